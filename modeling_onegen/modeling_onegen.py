@@ -1,0 +1,476 @@
+# Copyright 2026 The OneGen-HF authors. Apache-2.0.
+"""OneGen model: any causal LM that also retrieves through the hidden states of special tokens.
+
+Hub-facing file: it travels with saved models as remote code, so it imports only torch, transformers, the
+standard library and `configuration_onegen` (same folder).
+"""
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoConfig, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+from transformers.utils import logging
+
+from .configuration_onegen import TOKEN_FIELDS, OneGenConfig
+
+
+logger = logging.get_logger(__name__)
+
+# Short descriptions whose mean embedding initialises each new token (paper, section 3; original `resize_and_initialize`).
+DEFAULT_TOKEN_DESCRIPTIONS = {
+    "query_token": "a query: find the document that answers this",
+    "doc_token": "a document: the information this text describes",
+    "context_start_token": "the beginning of a retrieved paragraph",
+    "context_end_token": "the end of a retrieved paragraph",
+    "continuation_token": "continue to output",
+}
+
+# Keyword arguments of the loss that the backbone must not receive.
+_LOSS_KWARGS = ("num_items_in_batch", "ignore_index", "shift_labels")
+
+
+@dataclass
+class OneGenCausalLMOutputWithPast(CausalLMOutputWithPast):
+    r"""
+    [`CausalLMOutputWithPast`] plus the last hidden state.
+
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, sequence_length, hidden_size)`):
+        Hidden state of the last layer, after the final norm, at every position (not only the positions kept by
+        `logits_to_keep`). Its rows at retrieval tokens are OneGen's retrieval vectors (before L2 normalisation).
+        Returned without `output_hidden_states=True`, which would keep every layer.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+
+
+@dataclass
+class RetrievalVectors:
+    r"""
+    One L2-normalised vector per retrieval-token occurrence in a list of texts.
+
+    Attributes:
+        embeddings (`torch.FloatTensor` of shape `(num_vectors, hidden_size)`): float32, unit L2 norm, in input order
+            (text by text, occurrences left to right).
+        text_index (`torch.LongTensor` of shape `(num_vectors,)`): index of the text each vector comes from.
+        occurrence (`torch.LongTensor` of shape `(num_vectors,)`): 0-based rank of the token within its text, so that
+            `(text_index, occurrence)` names a vector (the original's uid `"doc-k"`).
+    """
+
+    embeddings: torch.Tensor
+    text_index: torch.Tensor
+    occurrence: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.embeddings.shape[0]
+
+
+def _drop_gguf_quantization_flag(model: PreTrainedModel) -> None:
+    """A GGUF checkpoint is de-quantized to plain float weights on load, but transformers still flags it as
+    quantized, which blocks `save_pretrained` and training. Clear that flag (weights are untouched)."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None or "gguf" not in type(quantizer).__name__.lower():
+        return
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
+def _is_causal_lm_config(config) -> bool:
+    return type(config) in MODEL_FOR_CAUSAL_LM_MAPPING
+
+
+def _truncate_keeping(input_ids: list[int], max_length: int, keep_ids: set[int], where: str) -> list[int]:
+    """Right-truncate `input_ids` to `max_length`, dropping ordinary tokens from the end first and never a token
+    in `keep_ids` (retrieval tokens, BOS/EOS), so a truncated document keeps its document tokens."""
+    excess = len(input_ids) - max_length
+    if excess <= 0:
+        return input_ids
+    droppable = [i for i in range(len(input_ids) - 1, -1, -1) if input_ids[i] not in keep_ids]
+    if len(droppable) < excess:
+        raise ValueError(
+            f"{where}: its {len(input_ids) - len(droppable)} special and retrieval tokens alone exceed "
+            f"max_length={max_length}; truncation must keep every retrieval token. Raise max_length or split the text."
+        )
+    dropped = set(droppable[:excess])
+    return [token for i, token in enumerate(input_ids) if i not in dropped]
+
+
+class OneGenPreTrainedModel(PreTrainedModel):
+    config: OneGenConfig
+    config_class = OneGenConfig
+    base_model_prefix = "lm"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+
+    def _init_weights(self, module):
+        # The wrapper owns no weights; transformers dispatches the wrapped model's modules to its own `_init_weights`.
+        pass
+
+
+class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
+    r"""
+    A causal LM that retrieves while it generates (OneGen). Wraps any `AutoModelForCausalLM` (`self.lm`) without
+    changing its architecture, attention or head: the retrieval vector of a query or document token is the last
+    hidden state at that token (after the final norm), L2-normalised; similarity is cosine.
+
+    Build one from a base model with [`OneGenForCausalLM.from_base_model`], or load a saved one with
+    `AutoModelForCausalLM.from_pretrained(path, trust_remote_code=True)`.
+    """
+
+    def __init__(self, config: OneGenConfig, lm: PreTrainedModel | None = None):
+        super().__init__(config)
+        if not _is_causal_lm_config(config.text_config):
+            raise TypeError(
+                f"OneGenConfig.text_config is a {type(config.text_config).__name__} (model_type "
+                f"{getattr(config.text_config, 'model_type', None)!r}), which is not a causal LM config known to "
+                "AutoModelForCausalLM"
+            )
+        self.lm = lm if lm is not None else AutoModelForCausalLM.from_config(config.text_config)
+        # One config object for both, so resizing or attention changes on the inner model show in config.json.
+        self.config.text_config = self.lm.config
+        self.post_init()
+        self.train(self.lm.training)  # wrapping a model in eval mode keeps it in eval mode
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Delegation to the wrapped model
+    # ----------------------------------------------------------------------------------------------------------
+    def get_input_embeddings(self):
+        return self.lm.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.lm.set_input_embeddings(value)
+
+    def get_output_embeddings(self):
+        return self.lm.get_output_embeddings()
+
+    def set_output_embeddings(self, new_embeddings):
+        self.lm.set_output_embeddings(new_embeddings)
+
+    def get_decoder(self):
+        """The wrapped model's backbone (the module that returns `last_hidden_state`)."""
+        return self.lm.get_decoder()
+
+    def set_decoder(self, decoder):
+        self.lm.set_decoder(decoder)
+
+    def compute_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Vocabulary logits of `hidden_states` (`(..., hidden_size)` -> `(..., vocab_size)`), with the wrapped
+        model's final logit soft-capping when its config has one."""
+        logits = self.lm.get_output_embeddings()(hidden_states)
+        softcap = getattr(self.config.text_config, "final_logit_softcapping", None)
+        if softcap is not None:
+            logits = torch.tanh(logits / softcap) * softcap
+        return logits
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Forward
+    # ----------------------------------------------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> OneGenCausalLMOutputWithPast:
+        r"""
+        Same contract as the wrapped `*ForCausalLM.forward`.
+
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`)
+            labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+                Next-token labels (shifted inside the loss), -100 where no loss is taken.
+            logits_to_keep (`int` or `torch.Tensor`, defaults to 0):
+                An int keeps the last `logits_to_keep` positions (0 = all); a 1D tensor keeps those sequence
+                indices. Logits are only computed at kept positions; `last_hidden_state` always covers all of them.
+
+        Returns:
+            [`OneGenCausalLMOutputWithPast`] with `logits` of shape `(batch_size, kept_positions, vocab_size)` and
+            `last_hidden_state` of shape `(batch_size, sequence_length, hidden_size)`.
+        """
+        loss_kwargs = {key: kwargs.pop(key) for key in _LOSS_KWARGS if key in kwargs}
+        kwargs["return_dict"] = True  # this forward always returns an output object, as `@can_return_tuple` models do
+        outputs = self.get_decoder()(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.compute_logits(hidden_states[:, keep, :])
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **loss_kwargs
+            )
+
+        return OneGenCausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=getattr(outputs, "hidden_states", None),
+            attentions=getattr(outputs, "attentions", None),
+            last_hidden_state=hidden_states,
+        )
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Retrieval vectors
+    # ----------------------------------------------------------------------------------------------------------
+    def check_tokenizer(self, tokenizer) -> None:
+        """Raise a `ValueError` unless `tokenizer` encodes every special token of this model as its single id."""
+        for token_field, id_field in TOKEN_FIELDS:
+            token, token_id = getattr(self.config, token_field), getattr(self.config, id_field)
+            if token is None or token_id is None:
+                continue
+            found = tokenizer.convert_tokens_to_ids(token)
+            encoded = tokenizer(token, add_special_tokens=False)["input_ids"]
+            if found != token_id or encoded != [token_id]:
+                raise ValueError(
+                    f"The tokenizer does not match this OneGen model: {token_field} {token!r} has id {token_id} in "
+                    f"the model config, but the tokenizer maps it to {found} and encodes it as {encoded}. Use the "
+                    "tokenizer saved with the model (or the one passed to OneGenForCausalLM.from_base_model)."
+                )
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        texts: list[str],
+        tokenizer,
+        token_id: int,
+        batch_size: int = 16,
+        max_length: int | None = None,
+        add_special_tokens: bool = True,
+        show_progress_bar: bool | None = None,
+    ) -> RetrievalVectors:
+        r"""
+        Encode `texts` into one vector per occurrence of `token_id`, in length-sorted batches.
+
+        The result does not depend on the batch composition or the tokenizer's padding side: each batch is padded,
+        positions are counted from the first real token, and padded positions are masked. Vocabulary logits are
+        never computed. Texts longer than `max_length` (default: the tokenizer's `model_max_length` when finite)
+        are right-truncated while keeping every retrieval and special token.
+
+        Returns:
+            [`RetrievalVectors`]: `embeddings` of shape `(num_occurrences, hidden_size)`, float32, unit norm.
+        """
+        self.check_tokenizer(tokenizer)
+        if isinstance(texts, str):
+            raise TypeError("encode expects a list of texts, got a single str")
+        if max_length is None and getattr(tokenizer, "model_max_length", None) and tokenizer.model_max_length < 1e6:
+            max_length = int(tokenizer.model_max_length)
+        if tokenizer.pad_token_id is None:
+            raise ValueError("The tokenizer has no pad token; set one (e.g. tokenizer.pad_token = tokenizer.eos_token)")
+
+        keep_ids = set(tokenizer.all_special_ids) | set(self.config.special_token_ids.values())
+        encoded = []
+        for i, text in enumerate(texts):
+            ids = tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
+            if max_length is not None:
+                ids = _truncate_keeping(ids, max_length, keep_ids, where=f"text {i}")
+            if token_id not in ids:
+                token = tokenizer.convert_ids_to_tokens(token_id)
+                raise ValueError(f"text {i} contains no {token!r} token (id {token_id}), so it has no vector: {text[:80]!r}")
+            encoded.append(ids)
+
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]), reverse=True)
+        device = self.get_input_embeddings().weight.device
+        per_text: list[torch.Tensor | None] = [None] * len(encoded)
+        progress = logging.tqdm(
+            total=len(encoded), desc="Encoding", unit="text",
+            disable=not (show_progress_bar if show_progress_bar is not None else len(encoded) > 4 * batch_size),
+        )
+        for start in range(0, len(order), batch_size):
+            batch_ids = [encoded[i] for i in order[start : start + batch_size]]
+            batch = tokenizer.pad({"input_ids": batch_ids}, return_tensors="pt").to(device)
+            attention_mask = batch["attention_mask"]
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            hidden = self.get_decoder()(
+                input_ids=batch["input_ids"], attention_mask=attention_mask, position_ids=position_ids,
+                use_cache=False, return_dict=True,
+            ).last_hidden_state
+            is_ret = (batch["input_ids"] == token_id) & attention_mask.bool()
+            for row, text_idx in enumerate(order[start : start + batch_size]):
+                vectors = hidden[row][is_ret[row]].float()
+                per_text[text_idx] = F.normalize(vectors, p=2, dim=-1, eps=1e-8).cpu()
+            progress.update(len(batch_ids))
+        progress.close()
+
+        counts = [v.shape[0] for v in per_text]
+        hidden_size = self.config.text_config.hidden_size
+        return RetrievalVectors(
+            embeddings=torch.cat(per_text) if per_text else torch.empty(0, hidden_size),
+            text_index=torch.repeat_interleave(torch.arange(len(per_text)), torch.tensor(counts, dtype=torch.long)),
+            occurrence=torch.cat([torch.arange(c) for c in counts]) if counts else torch.empty(0, dtype=torch.long),
+        )
+
+    def encode_documents(self, texts: list[str], tokenizer, **kwargs) -> RetrievalVectors:
+        """Encode documents with the document token; a text that has none gets one appended at its end.
+        Keyword arguments go to [`~OneGenForCausalLM.encode`]."""
+        doc_token = self.config.doc_token
+        texts = [t if doc_token in t else t + doc_token for t in texts]
+        return self.encode(texts, tokenizer, self.config.doc_token_id, **kwargs)
+
+    def encode_queries(self, texts: list[str], tokenizer, **kwargs) -> RetrievalVectors:
+        """Encode queries with the query token; a text that has none gets one appended at its end.
+        Keyword arguments go to [`~OneGenForCausalLM.encode`]."""
+        query_token = self.config.query_token
+        texts = [t if query_token in t else t + query_token for t in texts]
+        return self.encode(texts, tokenizer, self.config.query_token_id, **kwargs)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Building from a base model, exporting back to one
+    # ----------------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_base_model(
+        cls,
+        model_or_path,
+        tokenizer,
+        query_token: str = "[RQ]",
+        doc_token: str = "[RD]",
+        context_tags: tuple[str, str] | None = None,
+        continuation_token: str | None = None,
+        retrieval_mode: str = "insert",
+        token_descriptions: dict[str, str] | None = None,
+        add_tokens: bool = True,
+        **from_pretrained_kwargs,
+    ) -> "OneGenForCausalLM":
+        r"""
+        Turn a causal LM into a OneGen model, extending `tokenizer` in place.
+
+        Args:
+            model_or_path (`PreTrainedModel` or `str`): a causal LM instance, or a path / Hub id loaded with
+                `AutoModelForCausalLM.from_pretrained(model_or_path, **from_pretrained_kwargs)`.
+            tokenizer: the base model's tokenizer. The special tokens are added to it (as special tokens, so they
+                are never split), and a pad token is set (the EOS token) if it has none.
+            query_token, doc_token (`str`): the query and document retrieval tokens (paper `[RQ]`, `[RD]`).
+            context_tags (`tuple[str, str]`, *optional*): tags around inserted documents, e.g.
+                `("<paragraph>", "</paragraph>")`.
+            continuation_token (`str`, *optional*): token forced after a query token in `link` mode.
+            retrieval_mode (`str`): `"insert"` or `"link"`.
+            token_descriptions (`dict[str, str]`, *optional*): per config field (`"query_token"`, ...), a short text
+                whose mean token embedding initialises the new token's input and output rows.
+            add_tokens (`bool`, defaults to `True`): add the tokens. With `False`, every token must already be a
+                single token of `tokenizer` (used to convert checkpoints that already carry them); nothing is
+                resized or initialised.
+        """
+        model = cls._load_causal_lm(model_or_path, **from_pretrained_kwargs)
+        _drop_gguf_quantization_flag(model)
+        strings = {
+            "query_token": query_token,
+            "doc_token": doc_token,
+            "context_start_token": context_tags[0] if context_tags else None,
+            "context_end_token": context_tags[1] if context_tags else None,
+            "continuation_token": continuation_token,
+        }
+        strings = {field: token for field, token in strings.items() if token is not None}
+        if len(set(strings.values())) != len(strings):
+            raise ValueError(f"OneGen special tokens must be distinct strings, got {strings}")
+
+        if add_tokens:
+            vocab = tokenizer.get_vocab()
+            for field, token in strings.items():
+                if token in vocab:
+                    raise ValueError(
+                        f"{field} {token!r} already exists in the tokenizer's vocabulary (id {vocab[token]}) with "
+                        "another meaning; choose a new string (e.g. '[RQ]'), or pass add_tokens=False if the "
+                        "checkpoint was trained with it as a OneGen token"
+                    )
+            # special_tokens=True: never split, not normalised (as the original adds them).
+            tokenizer.add_tokens(list(strings.values()), special_tokens=True)
+        if tokenizer.pad_token is None:
+            if tokenizer.eos_token is None:
+                raise ValueError("The tokenizer has neither a pad token nor an EOS token to pad with; set one")
+            tokenizer.pad_token = tokenizer.eos_token
+
+        ids = {}
+        for field, token in strings.items():
+            encoded = tokenizer(token, add_special_tokens=False)["input_ids"]
+            if len(encoded) != 1:
+                raise ValueError(f"{field} {token!r} is not a single token of the tokenizer (encodes as {encoded})")
+            ids[field] = encoded[0]
+
+        if add_tokens:
+            descriptions = {**DEFAULT_TOKEN_DESCRIPTIONS, **(token_descriptions or {})}
+            cls._add_token_rows(model, tokenizer, {ids[f]: descriptions[f] for f in strings})
+        elif max(ids.values()) >= model.get_input_embeddings().weight.shape[0]:
+            raise ValueError(f"Token ids {ids} exceed the model's embedding matrix; the tokenizer does not fit it")
+
+        config = OneGenConfig(
+            text_config=model.config,
+            # Given explicitly, or the composite config would reset the wrapped model's choice on its sub-config.
+            attn_implementation=model.config._attn_implementation,
+            retrieval_mode=retrieval_mode,
+            **strings,
+            **{f"{field}_id": token_id for field, token_id in ids.items()},
+        )
+        return cls(config, lm=model)
+
+    @staticmethod
+    def _load_causal_lm(model_or_path, **from_pretrained_kwargs) -> PreTrainedModel:
+        if isinstance(model_or_path, OneGenForCausalLM):
+            raise TypeError("from_base_model got a model that is already a OneGenForCausalLM")
+        if isinstance(model_or_path, (str, os.PathLike)):
+            config = AutoConfig.from_pretrained(model_or_path, **{
+                k: v for k, v in from_pretrained_kwargs.items() if k in ("revision", "token", "gguf_file", "trust_remote_code")
+            })
+            if not _is_causal_lm_config(config):
+                raise TypeError(
+                    f"{model_or_path} is a {type(config).__name__} checkpoint, not a causal LM: OneGen wraps models "
+                    "that AutoModelForCausalLM can load"
+                )
+            return AutoModelForCausalLM.from_pretrained(model_or_path, **from_pretrained_kwargs)
+        if not isinstance(model_or_path, PreTrainedModel) or not _is_causal_lm_config(model_or_path.config) \
+                or model_or_path.get_output_embeddings() is None:
+            raise TypeError(
+                f"from_base_model needs a causal LM (an AutoModelForCausalLM model or its path), got "
+                f"{type(model_or_path).__name__}"
+            )
+        return model_or_path
+
+    @staticmethod
+    @torch.no_grad()
+    def _add_token_rows(model: PreTrainedModel, tokenizer, descriptions_by_id: dict[int, str]) -> None:
+        """Resize the embeddings to the tokenizer and set each new token's input (and untied output) row to the
+        mean of the rows of its description's tokens. Ids are looked up by string, never by position."""
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        input_rows = model.get_input_embeddings().weight
+        output = model.get_output_embeddings()
+        tied = output is None or output.weight.data_ptr() == input_rows.data_ptr()
+        for token_id, description in descriptions_by_id.items():
+            description_ids = tokenizer(description, add_special_tokens=False)["input_ids"]
+            input_rows[token_id] = input_rows[description_ids].mean(dim=0)
+            if not tied:
+                output.weight[token_id] = output.weight[description_ids].mean(dim=0)
+                if getattr(output, "bias", None) is not None:
+                    output.bias[token_id] = output.bias[description_ids].mean()
+
+    def export_base_model(self, save_directory: str | os.PathLike, tokenizer=None, **save_kwargs) -> None:
+        """Save the wrapped model (and `tokenizer`, if given) as a plain checkpoint of the base architecture, loadable
+        with `AutoModelForCausalLM.from_pretrained(save_directory)` and no remote code. The OneGen token roles are
+        not part of that format; the tokens stay in the vocabulary."""
+        self.lm.save_pretrained(save_directory, **save_kwargs)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(save_directory)
+
+
+OneGenConfig.register_for_auto_class()
+OneGenForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+
+__all__ = ["OneGenCausalLMOutputWithPast", "OneGenForCausalLM", "OneGenPreTrainedModel", "RetrievalVectors"]
