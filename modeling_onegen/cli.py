@@ -7,6 +7,7 @@ import sys
 
 # sub-command -> (module, function, one-line help). Each function takes the remaining argv.
 COMMANDS = {
+    "train": ("onegen.trainers.cli", "main", "fine-tune with OneGenTrainer (TRL-style flags or --config cfg.yaml)"),
     "demo": ("onegen.demo", "main", "end-to-end example on the embedded default base model (SmolLM2-135M-Instruct)"),
 }
 

@@ -42,9 +42,12 @@ class OneGenCausalLMOutputWithPast(CausalLMOutputWithPast):
         Hidden state of the last layer, after the final norm, at every position (not only the positions kept by
         `logits_to_keep`). Its rows at retrieval tokens are OneGen's retrieval vectors (before L2 normalisation).
         Returned without `output_hidden_states=True`, which would keep every layer.
+    retrieval_embeddings (`torch.FloatTensor` of shape `(num_vectors, hidden_size)`, *optional*):
+        Last hidden states at the `retrieval_positions` passed to `forward`, not normalised.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
+    retrieval_embeddings: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -84,12 +87,13 @@ def _is_causal_lm_config(config) -> bool:
     return type(config) in MODEL_FOR_CAUSAL_LM_MAPPING
 
 
-def _truncate_keeping(input_ids: list[int], max_length: int, keep_ids: set[int], where: str) -> list[int]:
-    """Right-truncate `input_ids` to `max_length`, dropping ordinary tokens from the end first and never a token
-    in `keep_ids` (retrieval tokens, BOS/EOS), so a truncated document keeps its document tokens."""
-    excess = len(input_ids) - max_length
+def truncation_keeping(input_ids: list[int], max_length: int | None, keep_ids: set[int], where: str) -> list[int]:
+    """Indices of the tokens kept when right-truncating `input_ids` to `max_length`: ordinary tokens are dropped
+    from the end first, a token in `keep_ids` (retrieval tokens, BOS/EOS) never, so a truncated document keeps its
+    document tokens. `where` names the text in the error raised when even that cannot fit."""
+    excess = len(input_ids) - max_length if max_length is not None else 0
     if excess <= 0:
-        return input_ids
+        return list(range(len(input_ids)))
     droppable = [i for i in range(len(input_ids) - 1, -1, -1) if input_ids[i] not in keep_ids]
     if len(droppable) < excess:
         raise ValueError(
@@ -97,7 +101,7 @@ def _truncate_keeping(input_ids: list[int], max_length: int, keep_ids: set[int],
             f"max_length={max_length}; truncation must keep every retrieval token. Raise max_length or split the text."
         )
     dropped = set(droppable[:excess])
-    return [token for i, token in enumerate(input_ids) if i not in dropped]
+    return [i for i in range(len(input_ids)) if i not in dropped]
 
 
 class OneGenPreTrainedModel(PreTrainedModel):
@@ -183,6 +187,8 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        retrieval_positions: torch.LongTensor | None = None,
+        return_logits: bool = True,
         **kwargs,
     ) -> OneGenCausalLMOutputWithPast:
         r"""
@@ -195,10 +201,18 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
             logits_to_keep (`int` or `torch.Tensor`, defaults to 0):
                 An int keeps the last `logits_to_keep` positions (0 = all); a 1D tensor keeps those sequence
                 indices. Logits are only computed at kept positions; `last_hidden_state` always covers all of them.
+            retrieval_positions (`torch.LongTensor` of shape `(num_vectors, 2)`, *optional*):
+                `(row, position)` pairs of retrieval tokens; their last hidden states come back as
+                `retrieval_embeddings` (not normalised). Computing them here keeps training inside `forward`, as
+                DDP, DeepSpeed and FSDP require.
+            return_logits (`bool`, defaults to `True`):
+                With `False`, no logits are returned, and the loss (if `labels` are given) computes vocabulary logits
+                only at labelled positions: rows without labels (e.g. documents) never pay for the LM head.
 
         Returns:
-            [`OneGenCausalLMOutputWithPast`] with `logits` of shape `(batch_size, kept_positions, vocab_size)` and
-            `last_hidden_state` of shape `(batch_size, sequence_length, hidden_size)`.
+            [`OneGenCausalLMOutputWithPast`] with `logits` of shape `(batch_size, kept_positions, vocab_size)`,
+            `last_hidden_state` of shape `(batch_size, sequence_length, hidden_size)` and, when asked,
+            `retrieval_embeddings` of shape `(num_vectors, hidden_size)`.
         """
         loss_kwargs = {key: kwargs.pop(key) for key in _LOSS_KWARGS if key in kwargs}
         kwargs["return_dict"] = True  # this forward always returns an output object, as `@can_return_tuple` models do
@@ -212,14 +226,19 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
-        keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
-        logits = self.compute_logits(hidden_states[:, keep, :])
-
-        loss = None
-        if labels is not None:
+        logits = loss = None
+        if return_logits:
+            keep = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+            logits = self.compute_logits(hidden_states[:, keep, :])
+        if labels is not None and logits is not None:
             loss = self.loss_function(
                 logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **loss_kwargs
             )
+        elif labels is not None:
+            loss = self._loss_at_labelled_positions(hidden_states, labels, **loss_kwargs)
+        retrieval_embeddings = None
+        if retrieval_positions is not None:
+            retrieval_embeddings = hidden_states[retrieval_positions[:, 0], retrieval_positions[:, 1]]
 
         return OneGenCausalLMOutputWithPast(
             loss=loss,
@@ -228,7 +247,20 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
             hidden_states=getattr(outputs, "hidden_states", None),
             attentions=getattr(outputs, "attentions", None),
             last_hidden_state=hidden_states,
+            retrieval_embeddings=retrieval_embeddings,
         )
+
+    def _loss_at_labelled_positions(self, hidden_states, labels, num_items_in_batch=None, ignore_index=-100, **_):
+        """Next-token cross-entropy computed only where a label exists (same value as the dense loss).
+
+        hidden_states: `(batch, seq, hidden)`; labels: `(batch, seq)`, unshifted, `ignore_index` where no loss."""
+        shift_labels = labels[:, 1:]
+        mask = shift_labels != ignore_index
+        logits = self.compute_logits(hidden_states[:, :-1][mask]).float()  # (num_labelled, vocab)
+        loss = F.cross_entropy(logits, shift_labels[mask], reduction="sum")
+        if num_items_in_batch is None:
+            return loss / mask.sum().clamp(min=1)
+        return loss / num_items_in_batch
 
     # ----------------------------------------------------------------------------------------------------------
     # Retrieval vectors
@@ -283,7 +315,7 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
         for i, text in enumerate(texts):
             ids = tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"]
             if max_length is not None:
-                ids = _truncate_keeping(ids, max_length, keep_ids, where=f"text {i}")
+                ids = [ids[j] for j in truncation_keeping(ids, max_length, keep_ids, where=f"text {i}")]
             if token_id not in ids:
                 token = tokenizer.convert_ids_to_tokens(token_id)
                 raise ValueError(f"text {i} contains no {token!r} token (id {token_id}), so it has no vector: {text[:80]!r}")

@@ -1,0 +1,184 @@
+"""OneGenTrainer: learning on a synthetic retrieval task, losses, resume, LoRA, model card, CLI."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from synthetic import corpus_records, document_text, make_items, query_prefix, train_records
+from tiny import tiny_causal_lm, tiny_tokenizer
+
+from onegen import OneGenForCausalLM
+from onegen.trainers import BPRLoss, InfoNCELoss, OneGenTrainer, OneGenTrainingConfig
+
+
+def onegen_model(arch="llama", seed=0):
+    tokenizer = tiny_tokenizer()
+    return OneGenForCausalLM.from_base_model(tiny_causal_lm(arch, seed=seed), tokenizer), tokenizer
+
+
+def config(tmp_path, **overrides):
+    defaults = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=16, learning_rate=1e-3,
+                    num_train_epochs=3, n_neg_per_pos=4, logging_steps=5, save_strategy="no", report_to=[],
+                    use_cpu=True, seed=0, warmup_steps=0.05, lr_scheduler_type="cosine", disable_tqdm=True)
+    return OneGenTrainingConfig(**{**defaults, **overrides})
+
+
+def heldout_accuracy(model, tokenizer, items) -> float:
+    """Top-1 accuracy of each held-out question's query vector against all held-out documents (full ranking)."""
+    model.eval()
+    docs = model.encode_documents([document_text(r) for r in corpus_records(items)], tokenizer).embeddings
+    queries = model.encode([query_prefix(tokenizer, item) for item in items], tokenizer,
+                           token_id=model.config.query_token_id, add_special_tokens=False).embeddings
+    return ((queries @ docs.T).argmax(-1) == torch.arange(len(items))).float().mean().item()
+
+
+@pytest.mark.parametrize("loss_type", ["bpr", "infonce"])
+def test_training_learns_to_retrieve_held_out_items(tmp_path, loss_type):
+    items = make_items(700, seed=1)
+    train_items, held_out = items[:600], items[600:]  # held-out keys never appear in training
+    model, tokenizer = onegen_model()
+    before = heldout_accuracy(model, tokenizer, held_out)
+    assert before < 0.2  # chance is 0.01
+
+    trainer = OneGenTrainer(model, config(tmp_path, loss_type=loss_type),
+                            train_dataset=train_records(train_items, num_negatives=2),
+                            corpus=corpus_records(items), processing_class=tokenizer)
+    trainer.train()
+    after = heldout_accuracy(model, tokenizer, held_out)
+    assert after >= 0.9, f"held-out retrieval accuracy {before:.2f} -> {after:.2f}"
+
+    logs = [entry for entry in trainer.state.log_history if "loss_gen" in entry and "train_runtime" not in entry]
+    assert logs[-1]["loss_gen"] < 0.6 * logs[0]["loss_gen"]  # generation is learned too
+    assert logs[-1]["retrieval_accuracy"] > logs[0]["retrieval_accuracy"]
+    assert {"loss", "loss_gen", "loss_ret", "retrieval_accuracy", "num_tokens"} <= set(logs[-1])
+
+
+def test_losses_match_their_formulas():
+    torch.manual_seed(0)
+    anchors, documents = torch.randn(3, 8), torch.randn(6, 8)
+    positive_index = torch.tensor([0, 1, 2])
+    negative_index = torch.tensor([[3, 4], [5, -1], [3, 5]])
+    a, d = F.normalize(anchors, dim=-1), F.normalize(documents, dim=-1)
+    terms = []
+    for i, negatives in enumerate(negative_index.tolist()):
+        for j in negatives:
+            if j >= 0:
+                terms.append(-F.logsigmoid((a[i] @ d[positive_index[i]] - a[i] @ d[j]) / 0.1))
+    loss, accuracy = BPRLoss(0.1)(anchors, documents, positive_index, negative_index)
+    torch.testing.assert_close(loss, torch.stack(terms).mean())
+
+    loss, accuracy = InfoNCELoss(0.1)(anchors, documents, positive_index)
+    expected = F.cross_entropy(a @ d.T / 0.1, positive_index)
+    torch.testing.assert_close(loss, expected)
+    assert accuracy == ((a @ d.T).argmax(-1) == positive_index).float().mean()
+
+
+def test_sparse_generation_loss_equals_the_dense_loss():
+    model, tokenizer = onegen_model()
+    batch = tokenizer(["the capital of france is paris", "a cat"], return_tensors="pt", padding=True)
+    labels = batch.input_ids.masked_fill(batch.attention_mask == 0, -100)
+    labels[:, :2] = -100
+    dense = model(**batch, labels=labels)
+    sparse = model(**batch, labels=labels, return_logits=False, retrieval_positions=torch.tensor([[0, 3], [1, 1]]))
+    assert sparse.logits is None
+    torch.testing.assert_close(sparse.loss, dense.loss)
+    torch.testing.assert_close(sparse.retrieval_embeddings, dense.last_hidden_state[[0, 1], [3, 1]])
+
+
+def _short_run(tmp_path, name, **overrides):
+    items = make_items(96, seed=2)
+    model, tokenizer = onegen_model(seed=3)
+    args = config(tmp_path / name, per_device_train_batch_size=8, num_train_epochs=2, logging_steps=1,
+                  save_strategy="steps", save_steps=9, **overrides)
+    trainer = OneGenTrainer(model, args, train_dataset=train_records(items, num_negatives=1),
+                            corpus=corpus_records(items), processing_class=tokenizer)
+    return trainer
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    full = _short_run(tmp_path, "full")
+    full.train()
+    losses = {e["step"]: e["loss"] for e in full.state.log_history if "loss" in e}
+    assert len(losses) == 24 and (tmp_path / "full" / "out" / "checkpoint-9" / "README.md").is_file()
+
+    resumed = _short_run(tmp_path, "resumed")
+    # Resume mid-epoch (12 steps per epoch): the log history up to step 18 comes from the checkpoint.
+    resumed.train(resume_from_checkpoint=str(tmp_path / "full" / "out" / "checkpoint-18"))
+    resumed_losses = {e["step"]: e["loss"] for e in resumed.state.log_history if "loss" in e and e["step"] > 18}
+    assert sorted(resumed_losses) == list(range(19, 25))
+    for step, loss in resumed_losses.items():
+        assert loss == pytest.approx(losses[step], rel=1e-4, abs=1e-5), step
+
+
+def test_lora_trains_and_saves_an_adapter(tmp_path):
+    from peft import LoraConfig, PeftModel
+
+    items = make_items(64, seed=4)
+    model, tokenizer = onegen_model()
+    head_before = model.get_output_embeddings().weight.detach().clone()
+    trainer = OneGenTrainer(model, config(tmp_path, num_train_epochs=1, per_device_train_batch_size=8),
+                            train_dataset=train_records(items), corpus=corpus_records(items),
+                            processing_class=tokenizer,
+                            peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    assert isinstance(trainer.model, PeftModel)
+    trainer.train()
+    trainer.save_model(str(tmp_path / "adapter"))
+    files = {p.name for p in (tmp_path / "adapter").iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= files
+    adapter_config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    ids = sorted(model.config.special_token_ids.values())
+    assert adapter_config["trainable_token_indices"] == {"embed_tokens": ids, "lm_head": ids}
+    # The new tokens' rows were trained (through the token adapter), the base head was not.
+    merged = trainer.model.merge_and_unload()
+    head_after = merged.get_output_embeddings().weight.detach()
+    assert not torch.allclose(head_after[ids], head_before[ids])
+    assert torch.equal(head_after[: ids[0]], head_before[: ids[0]])
+
+
+def test_model_card_and_bad_arguments(tmp_path):
+    items = make_items(16, seed=5)
+    model, tokenizer = onegen_model()
+    trainer = OneGenTrainer(model, config(tmp_path, max_steps=1), train_dataset=train_records(items),
+                            corpus=corpus_records(items), processing_class=tokenizer)
+    trainer.train()
+    trainer.save_model(str(tmp_path / "saved"))
+    card = (tmp_path / "saved" / "README.md").read_text()
+    assert "library_name: transformers" in card and "onegen" in card and "trust_remote_code=True" in card
+    assert "2409.05152" in card and not list((tmp_path / "saved").glob(".README-*"))
+
+    with pytest.raises(TypeError, match="needs a OneGen model"):
+        OneGenTrainer(tiny_causal_lm(), config(tmp_path), train_dataset=[], corpus=[], processing_class=tokenizer)
+    with pytest.raises(ValueError, match="tokenizer does not match"):
+        OneGenTrainer(onegen_model()[0], config(tmp_path), train_dataset=[], corpus=[],
+                      processing_class=tiny_tokenizer())
+    with pytest.raises(ValueError, match="loss_type must be one of"):
+        config(tmp_path, loss_type="triplet")
+    with pytest.raises(ValueError, match="gather_across_devices applies to loss_type='infonce'"):
+        config(tmp_path, gather_across_devices=True)
+
+
+def test_cli_trains_from_a_yaml_config(tmp_path):
+    from onegen.cli import main
+
+    items = make_items(32, seed=6)
+    base = tiny_causal_lm("qwen2")
+    base.save_pretrained(tmp_path / "base")
+    tiny_tokenizer().save_pretrained(tmp_path / "base")
+    for name, records in (("db", corpus_records(items)), ("train", train_records(items))):
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    cfg = {
+        "model_name_or_path": str(tmp_path / "base"), "train_file": str(tmp_path / "train.jsonl"),
+        "corpus_file": str(tmp_path / "db.jsonl"), "output_dir": str(tmp_path / "model"), "max_steps": 3,
+        "per_device_train_batch_size": 4, "save_strategy": "no", "report_to": [], "use_cpu": True,
+        "loss_type": "infonce", "context_start_token": "<p>", "context_end_token": "</p>", "dtype": "float32",
+    }
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(tmp_path / "cfg.yaml")]) == 0
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    trained = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    assert trained.config.context_start_token == "<p>" and trained.config.retrieval_mode == "insert"
+    assert AutoTokenizer.from_pretrained(tmp_path / "model").convert_tokens_to_ids("[RQ]") == trained.config.query_token_id
+    assert (tmp_path / "model" / "README.md").is_file()

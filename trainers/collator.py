@@ -1,0 +1,124 @@
+# Copyright 2026 The OneGen-HF authors. Apache-2.0.
+"""The OneGen data collator: generation rows and the unique documents they need, in one padded micro-batch."""
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+from transformers.data.data_collator import DataCollatorMixin
+
+from .data import parse_uid
+from .tokenization import IGNORE_INDEX
+
+
+@dataclass
+class OneGenDataCollator(DataCollatorMixin):
+    r"""
+    Collates tokenized training examples (see [`tokenize_example`]) with the documents their anchors need.
+
+    For each example, up to `n_pos_per_sent` query-token occurrences that have a positive become anchors; each
+    gets one positive (sampled among its acceptable uids) and `n_neg_per_pos` negatives: its hard negatives
+    first, then, with `random_negatives`, random corpus vectors; never a positive of the batch. Sampling is seeded
+    by `seed`, the epoch and the examples, so a resumed run draws what the uninterrupted one drew.
+
+    Rows are `[examples..., unique documents...]`, right-padded to the longest row (dynamic padding); documents
+    carry no labels, so the model never computes vocabulary logits for them.
+
+    Args:
+        corpus_input_ids (`list[list[int]]`): token ids of each corpus document.
+        corpus_vector_positions (`list[list[int]]`): token index of each document vector, per document.
+        corpus_uids (`list[str]`): uid of each document.
+
+    Returns (dict of tensors):
+        input_ids, attention_mask, labels: `(num_rows, max_len)`;
+        retrieval_positions: `(num_anchors + num_doc_vectors, 2)` `(row, position)`, anchors first;
+        positive_index: `(num_anchors,)` and negative_index: `(num_anchors, n_neg_per_pos)` (-1 = none), indices
+        into the document vectors (rows of `retrieval_positions` after the anchors).
+    """
+
+    corpus_input_ids: list
+    corpus_vector_positions: list
+    corpus_uids: list
+    pad_token_id: int
+    n_pos_per_sent: int = 1
+    n_neg_per_pos: int = 4
+    random_negatives: bool = True
+    seed: int = 42
+    epoch: int = 0
+    return_tensors: str = "pt"
+    _uid_index: dict = field(default=None, init=False, repr=False)
+
+    def __post_init__(self):
+        self._uid_index = {uid: i for i, uid in enumerate(self.corpus_uids)}
+
+    def _vector(self, uid: str) -> tuple[int, int] | None:
+        doc, k = parse_uid(uid)
+        index = self._uid_index.get(doc)
+        if index is None or k >= len(self.corpus_vector_positions[index]):
+            return None
+        return index, k
+
+    def _random_vector(self, rng: random.Random) -> tuple[int, int]:
+        doc = rng.randrange(len(self.corpus_uids))
+        return doc, rng.randrange(len(self.corpus_vector_positions[doc]))
+
+    def torch_call(self, examples: list[dict]) -> dict:
+        rng = random.Random(f"{self.seed}/{self.epoch}/{[e['example_id'] for e in examples]}")
+        anchors, positives = [], []  # anchors: (row, position); positives: (doc, k)
+        for row, example in enumerate(examples):
+            candidates = [
+                (position, slot)
+                for position, slot in zip(example["anchor_positions"], example["anchor_slots"])
+                if example["positives"][slot]
+            ]
+            for c in sorted(rng.sample(range(len(candidates)), min(self.n_pos_per_sent, len(candidates)))):
+                position, slot = candidates[c]
+                anchors.append((row, position, example["negatives"][slot]))
+                positives.append(self._vector(rng.choice(example["positives"][slot])))
+
+        batch_positives = set(positives)
+        negatives = []
+        for (_, _, hard), positive in zip(anchors, positives):
+            picked = []
+            for uid in hard:
+                vector = self._vector(uid)
+                if len(picked) < self.n_neg_per_pos and vector not in batch_positives and vector not in picked:
+                    picked.append(vector)
+            attempts = 0
+            while self.random_negatives and len(picked) < self.n_neg_per_pos and attempts < 20 * self.n_neg_per_pos:
+                vector = self._random_vector(rng)
+                attempts += 1
+                if vector not in batch_positives and vector not in picked:
+                    picked.append(vector)
+            negatives.append(picked)
+
+        # Unique documents, each one row; its vectors are addressed by (doc, k).
+        documents = sorted({doc for doc, _ in batch_positives} | {doc for picked in negatives for doc, _ in picked})
+        doc_row = {doc: len(examples) + i for i, doc in enumerate(documents)}
+        vectors = sorted(batch_positives | {v for picked in negatives for v in picked})
+        vector_index = {v: i for i, v in enumerate(vectors)}
+
+        rows = [e["input_ids"] for e in examples] + [self.corpus_input_ids[d] for d in documents]
+        labels = [e["labels"] for e in examples] + [[IGNORE_INDEX] * len(self.corpus_input_ids[d]) for d in documents]
+        width = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        label_tensor = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, (ids, row_labels) in enumerate(zip(rows, labels)):
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            label_tensor[i, : len(ids)] = torch.tensor(row_labels)
+            attention_mask[i, : len(ids)] = 1
+
+        positions = [(row, position) for row, position, _ in anchors]
+        positions += [(doc_row[doc], self.corpus_vector_positions[doc][k]) for doc, k in vectors]
+        negative_index = torch.full((len(anchors), self.n_neg_per_pos), -1, dtype=torch.long)
+        for i, picked in enumerate(negatives):
+            negative_index[i, : len(picked)] = torch.tensor([vector_index[v] for v in picked], dtype=torch.long)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "labels": label_tensor,
+            "retrieval_positions": torch.tensor(positions, dtype=torch.long).reshape(-1, 2),
+            "positive_index": torch.tensor([vector_index[v] for v in positives], dtype=torch.long),
+            "negative_index": negative_index,
+        }

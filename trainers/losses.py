@@ -1,0 +1,106 @@
+# Copyright 2026 The OneGen-HF authors. Apache-2.0.
+"""Contrastive losses on retrieval-token vectors. Both use cosine similarity (per-vector L2 normalisation; the
+original BPR normalised along the sequence axis, a bug not reproduced here) divided by a temperature."""
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+
+def all_gather_with_grad(tensor: torch.Tensor) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """Concatenate `tensor` (`(n_local, dim)`, n_local may differ per process) over all processes, keeping the
+    gradient to the local part (`torch.distributed.nn.functional.all_gather` is autograd-aware).
+
+    Returns:
+        `(gathered, offset, valid)`: `gathered` is `(world_size * padded, dim)`, each process's rows padded to the
+        largest count; this process's rows start at `offset`; `valid` `(world_size * padded,)` marks real rows.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensor, 0, torch.ones(tensor.shape[0], dtype=torch.bool, device=tensor.device)
+    from torch.distributed.nn.functional import all_gather
+
+    sizes = [torch.zeros(1, dtype=torch.long, device=tensor.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor([tensor.shape[0]], device=tensor.device))
+    padded = int(max(size.item() for size in sizes))
+    local = F.pad(tensor, (0, 0, 0, padded - tensor.shape[0]))
+    gathered = torch.cat(all_gather(local), dim=0)
+    valid = torch.cat([torch.arange(padded, device=tensor.device) < size for size in sizes])
+    return gathered, dist.get_rank() * padded, valid
+
+
+class BPRLoss(nn.Module):
+    r"""
+    Bayesian personalised ranking (pairwise) loss, OneGen's default:
+
+    $$\mathcal{L} = \frac{1}{|\mathcal{P}|} \sum_{(i, j) \in \mathcal{P}} -\log \sigma\!\left(\frac{\cos(a_i, p_i) -
+    \cos(a_i, n_{ij})}{\tau}\right)$$
+
+    over every anchor $a_i$ and each of its own negatives $n_{ij}$ (no in-batch negatives).
+
+    Args:
+        temperature (`float`): $\tau$.
+
+    Inputs:
+        anchors: `(num_anchors, dim)`; documents: `(num_documents, dim)`;
+        positive_index: `(num_anchors,)` rows of `documents`; negative_index: `(num_anchors, num_negatives)` rows of
+        `documents`, -1 where an anchor has fewer negatives.
+
+    Returns:
+        `(loss, accuracy)`: accuracy = fraction of anchors whose positive scores above all their negatives.
+    """
+
+    def __init__(self, temperature: float = 0.05):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, anchors, documents, positive_index, negative_index):
+        anchors, documents = F.normalize(anchors, dim=-1), F.normalize(documents, dim=-1)
+        positive = (anchors * documents[positive_index]).sum(-1)  # (A,)
+        valid = negative_index >= 0
+        negative = torch.einsum("ad,and->an", anchors, documents[negative_index.clamp(min=0)])  # (A, N)
+        margins = (positive[:, None] - negative) / self.temperature
+        if not valid.any():
+            return anchors.sum() * 0.0, torch.ones((), device=anchors.device)
+        loss = F.softplus(-margins)[valid].mean()  # softplus(-x) = -log(sigmoid(x)), stable
+        accuracy = ((margins > 0) | ~valid).all(dim=-1).float().mean()
+        return loss, accuracy
+
+
+class InfoNCELoss(nn.Module):
+    r"""
+    InfoNCE with in-batch negatives:
+
+    $$\mathcal{L} = -\frac{1}{|A|} \sum_i \log \frac{\exp(\cos(a_i, p_i)/\tau)}{\sum_{d \in D} \exp(\cos(a_i, d)/\tau)}$$
+
+    where $D$ is every document vector of the batch (all positives and negatives), and with
+    `gather_across_devices=True` of every process's batch (autograd-aware all-gather), so the loss of
+    `n` processes with batch `b` equals the one-process loss on batch `n * b`.
+
+    Args:
+        temperature (`float`): $\tau$.
+        gather_across_devices (`bool`): gather the documents of all processes.
+
+    Inputs and returns: as [`BPRLoss`]; `negative_index` is not needed (every other document is a negative), and
+    accuracy = fraction of anchors whose positive is the top-scoring document.
+    """
+
+    def __init__(self, temperature: float = 0.05, gather_across_devices: bool = False):
+        super().__init__()
+        self.temperature = temperature
+        self.gather_across_devices = gather_across_devices
+
+    def forward(self, anchors, documents, positive_index, negative_index=None):
+        anchors, documents = F.normalize(anchors, dim=-1), F.normalize(documents, dim=-1)
+        offset = 0
+        if self.gather_across_devices:
+            documents, offset, valid = all_gather_with_grad(documents)
+        if anchors.shape[0] == 0:
+            return documents.sum() * 0.0, torch.ones((), device=documents.device)
+        scores = anchors @ documents.T / self.temperature  # (A, D)
+        if self.gather_across_devices:
+            scores = scores.masked_fill(~valid[None, :], float("-inf"))  # padding rows of smaller batches
+        targets = positive_index + offset
+        loss = F.cross_entropy(scores, targets)
+        accuracy = (scores.argmax(dim=-1) == targets).float().mean()
+        return loss, accuracy
