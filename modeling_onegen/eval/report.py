@@ -1,0 +1,69 @@
+# Copyright 2026 The OneGen-HF authors. Apache-2.0.
+"""The report of `onegen eval`: a printed table and a JSON file (written to a temporary name, then renamed)."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+# task -> (column title, result key) shown in the printed table; the JSON report keeps every metric.
+HEADLINES = {
+    "wn-el": [("Acc@1", "accuracy@1"), ("Acc@10", "accuracy@10"), ("Acc@100", "accuracy@100"), ("MRR@10", "mrr@10"),
+              ("NDCG@10", "ndcg@10"), ("inKB-acc", "in_kb_accuracy"), ("gen-F1", "e2e_f1")],
+    "rd-1913": [("Acc@1", "accuracy@1"), ("Acc@10", "accuracy@10"), ("Acc@100", "accuracy@100"),
+                ("MRR@10", "mrr@10"), ("NDCG@10", "ndcg@10"), ("read-EM", "reader_exact_match"),
+                ("EM", "exact_match"), ("F1", "f1")],
+    "wn-2hop": [("hop1 Acc@10", "hop1/accuracy@10"), ("hop2 Acc@10", "hop2/accuracy@10"), ("support@10", "support@10"),
+                ("bridge sup@10", "bridge/support@10"), ("gen-support", "e2e_support"), ("EM", "exact_match"),
+                ("F1", "f1")],
+}
+REPORT_FIELDS = ("task", "split", "kb_size", "num_queries", "results")
+
+
+def format_table(report: dict) -> str:
+    """A plain-text table: one row per method, the task's headline metrics as columns ('-' where not measured)."""
+    columns = HEADLINES[report["task"]]
+    header = ["method"] + [title for title, _ in columns]
+    rows = [[method] + [f"{results[key]:.3f}" if key in results else "-" for _, key in columns]
+            for method, results in report["results"].items()]
+    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+             for row in [header] + rows]
+    title = (f"{report['task']} / {report['split']}: {report['num_queries']} queries, KB of {report['kb_size']:,} "
+             f"documents")
+    return "\n".join([title, lines[0], "-" * len(lines[0])] + lines[1:])
+
+
+def write_report(report: dict, path: str | os.PathLike) -> Path:
+    """Write `report` as JSON to `path` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_report(path: str | os.PathLike) -> dict:
+    """Read an `onegen eval` report, checking the fields a model card needs."""
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"evaluation report {path} does not exist") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not a JSON evaluation report ({err.msg}, line {err.lineno})") from None
+    missing = [f for f in REPORT_FIELDS if f not in report]
+    if missing:
+        raise ValueError(f"{path}: the evaluation report lacks the field(s) {missing} (expected the JSON written by "
+                         "`onegen eval`)")
+    if not isinstance(report["results"], dict) or not all(isinstance(v, dict) for v in report["results"].values()):
+        raise ValueError(f"{path}: field 'results' must map each method to a dict of metrics")
+    return report

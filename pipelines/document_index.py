@@ -1,0 +1,503 @@
+# Copyright 2026 The OneGen-HF authors. Apache-2.0.
+"""`DocumentIndex`: a corpus encoded by a OneGen model (one vector per document token) and searchable by cosine.
+
+Hub-facing file: it travels with saved models next to `pipeline_onegen.py`, so it imports only torch, transformers,
+the standard library and (inside `try` blocks, so that remote-code loading does not demand them) faiss and numpy.
+Without faiss, an exact torch search serves instead.
+
+On disk (`save` / `load`), never pickle:
+    index_config.json          metadata: format, dims, counts, index type, fingerprint of the model that built it
+    index.faiss                faiss's own file (faiss backend), or
+    vectors.safetensors        the float32 vectors (torch backend)
+    documents.jsonl|.parquet   one row per document: id, text, optional title, num_vectors
+"""
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from transformers.utils import logging
+
+
+logger = logging.get_logger(__name__)
+
+_FAISS = None  # (faiss, numpy) once imported, False when faiss is not installed
+
+
+def _faiss():
+    """`(faiss, numpy)`, imported on first use (a quarter of a second), or `(None, None)` without faiss. The imports
+    sit in a `try` block, so that loading this file as remote code does not demand faiss."""
+    global _FAISS
+    if _FAISS is None:
+        try:
+            import faiss
+            import numpy
+
+            _FAISS = (faiss, numpy)
+        except ImportError:
+            _FAISS = False
+    return _FAISS or (None, None)
+
+FORMAT_VERSION = 1
+INDEX_TYPES = ("flat", "hnsw", "ivf")
+BACKENDS = ("faiss", "torch")
+CONFIG_FILE = "index_config.json"
+FAISS_FILE = "index.faiss"
+VECTORS_FILE = "vectors.safetensors"
+
+
+def model_fingerprint(model) -> str:
+    """A short, cheap hash that tells OneGen models apart: config shape, special-token ids and an evenly spaced
+    sample of every parameter (rounded to bfloat16, so fp32 and bf16 copies of one checkpoint agree), plus the
+    document and query token rows. Cost: a few milliseconds, independent of model size beyond the tensor count."""
+    config = model.config
+    text_config = getattr(config, "text_config", config)
+    digest = hashlib.sha256()
+    header = {
+        "model_type": getattr(text_config, "model_type", None),
+        "hidden_size": getattr(text_config, "hidden_size", None),
+        "special_token_ids": dict(getattr(config, "special_token_ids", {}) or {}),
+    }
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            flat = param.detach().reshape(-1)
+            steps = min(64, flat.numel())  # evenly spaced, in integers (a float linspace overshoots large tensors)
+            positions = torch.arange(steps, device=flat.device) * (flat.numel() - 1) // max(1, steps - 1)
+            sample = flat[positions].to(torch.bfloat16).float().cpu()
+            digest.update(f"{name}{tuple(param.shape)}".encode())
+            digest.update(repr([round(v, 6) for v in sample.tolist()]).encode())
+        embeddings = model.get_input_embeddings().weight
+        for token_id in (getattr(config, "doc_token_id", None), getattr(config, "query_token_id", None)):
+            if token_id is not None and token_id < embeddings.shape[0]:
+                row = embeddings[token_id, :: max(1, embeddings.shape[1] // 64)].to(torch.bfloat16).float().cpu()
+                digest.update(repr([round(v, 6) for v in row.tolist()]).encode())
+    return digest.hexdigest()[:32]
+
+
+def normalize_corpus(corpus) -> list[dict]:
+    """Turn a list of strings, a list of dicts (`id`, `text`, optional `title`) or a `datasets.Dataset` into a list
+    of `{"id", "text"[, "title"]}` dicts, with a clear error naming the first bad row."""
+    if isinstance(corpus, (str, bytes)):
+        raise TypeError("corpus must be a list of documents (strings or dicts) or a datasets.Dataset, got one str")
+    records = []
+    for i, row in enumerate(corpus):
+        if isinstance(row, str):
+            row = {"id": str(i), "text": row}
+        elif isinstance(row, dict) or hasattr(row, "keys"):
+            row = dict(row)
+            if "text" not in row:
+                raise ValueError(f"corpus row {i} has no 'text' field (fields: {sorted(row)})")
+            row = {"id": row.get("id", str(i)), "text": row["text"], **({"title": row["title"]} if row.get("title") else {})}
+        else:
+            raise TypeError(f"corpus row {i} is a {type(row).__name__}; expected a str or a dict with 'text'")
+        if not isinstance(row["text"], str) or not row["text"].strip():
+            raise ValueError(f"corpus row {i} (id {row['id']!r}) has an empty or non-string 'text'")
+        if not isinstance(row["id"], (str, int)):
+            raise ValueError(f"corpus row {i}: 'id' must be a str or an int, got {type(row['id']).__name__}")
+        records.append(row)
+    return records
+
+
+def render_document(document: dict) -> str:
+    """The text a document is encoded from: `"{title}\\n{text}"`, or `text` without a title. The model appends its
+    document token when the text has none (a text with several document tokens gets one vector per token)."""
+    return f"{document['title']}\n{document['text']}" if document.get("title") else document["text"]
+
+
+class DocumentIndex:
+    r"""
+    Documents encoded by a OneGen model and searched by cosine similarity (inner product of unit vectors).
+
+    Build one with [`DocumentIndex.build`], grow it with [`~DocumentIndex.add`], query it with
+    [`~DocumentIndex.search`], persist it with [`~DocumentIndex.save`] / [`DocumentIndex.load`]. A document may carry
+    several vectors (one per document token in its text); search ranks documents by their best vector.
+
+    Args:
+        dim (`int`): vector size (the model's hidden size).
+        index_type (`str`, defaults to `"flat"`): `"flat"` (exact), `"hnsw"` or `"ivf"` (approximate; faiss only).
+        backend (`str`, *optional*): `"faiss"` (default when installed) or `"torch"` (exact matmul; no faiss needed).
+        fingerprint (`str`, *optional*): [`model_fingerprint`] of the model whose vectors go in.
+        device (`str` or `torch.device`, *optional*): search device. A CUDA device puts a faiss index on the GPU when
+            the installed faiss has GPU support (flat and ivf; hnsw stays on the CPU), or the torch vectors there.
+        hnsw_m, ef_construction, ef_search (`int`): HNSW graph degree and build/search breadth.
+        nlist, nprobe (`int`, *optional*): IVF cell count (default about 4*sqrt(N), chosen at the first `add`) and the
+            cells visited per query (default nlist / 4).
+    """
+
+    def __init__(self, dim: int, index_type: str = "flat", backend: str | None = None, fingerprint: str | None = None,
+                 device=None, hnsw_m: int = 32, ef_construction: int = 40, ef_search: int = 64,
+                 nlist: int | None = None, nprobe: int | None = None):
+        if index_type not in INDEX_TYPES:
+            raise ValueError(f"DocumentIndex: index_type must be one of {INDEX_TYPES}, got {index_type!r}")
+        faiss, _ = _faiss()
+        if backend is None:
+            backend = "faiss" if faiss is not None else "torch"
+            if faiss is None and index_type != "flat":
+                logger.warning(f"faiss is not installed: the {index_type!r} index falls back to exact torch search")
+        if backend not in BACKENDS:
+            raise ValueError(f"DocumentIndex: backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "faiss" and faiss is None:
+            raise ImportError("DocumentIndex(backend='faiss') needs faiss: pip install faiss-cpu (or faiss-gpu)")
+        if backend == "torch" and index_type != "flat":
+            index_type = "flat"  # the torch backend is always exact
+        self.dim, self.index_type, self.backend, self.fingerprint = int(dim), index_type, backend, fingerprint
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.params = {"hnsw_m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search,
+                       "nlist": nlist, "nprobe": nprobe}
+        self.documents: list[dict] = []
+        self._num_vectors: list[int] = []  # vectors per document, in document order
+        self._vector_doc = torch.empty(0, dtype=torch.long)  # document index of every vector
+        self._vectors = torch.empty(0, self.dim)  # torch backend only
+        self._faiss_index = None  # faiss backend: the CPU index (saved); `_search_index` may be a GPU copy
+        self._search_index = None
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Building
+    # ------------------------------------------------------------------------------------------------------------
+    @classmethod
+    def build(cls, model, tokenizer, corpus, batch_size: int = 32, index_type: str = "flat", device=None,
+              backend: str | None = None, show_progress_bar: bool | None = None, max_length: int | None = None,
+              **index_kwargs) -> "DocumentIndex":
+        r"""
+        Encode `corpus` with `model`'s document token and index it.
+
+        Args:
+            model: a OneGen model (`encode_documents`, `config.doc_token_id`).
+            tokenizer: its tokenizer.
+            corpus: a list of strings, a list of dicts (`id`, `text`, optional `title`) or a `datasets.Dataset`
+                with those columns. Ids default to the row number (as a string) and must be unique.
+            batch_size (`int`): documents per forward pass; documents are sorted by length first.
+            index_type, device, backend, **index_kwargs: see [`DocumentIndex`].
+            show_progress_bar (`bool`, *optional*): tqdm bar while encoding (default: on for large corpora).
+            max_length (`int`, *optional*): truncation length (document tokens are always kept).
+        """
+        records = normalize_corpus(corpus)
+        if not records:
+            raise ValueError("DocumentIndex.build: the corpus is empty; an index needs at least one document")
+        index = cls(model.config.text_config.hidden_size, index_type=index_type, backend=backend,
+                    fingerprint=model_fingerprint(model), device=device, **index_kwargs)
+        index.add(model, tokenizer, records, batch_size=batch_size, show_progress_bar=show_progress_bar,
+                  max_length=max_length)
+        return index
+
+    def add(self, model, tokenizer, corpus, batch_size: int = 32, show_progress_bar: bool | None = None,
+            max_length: int | None = None) -> None:
+        """Encode more documents with `model` (which must be the model that built this index) and add them."""
+        self.check_model(model)
+        records = normalize_corpus(corpus)
+        if not records:
+            return
+        seen = {doc["id"] for doc in self.documents}
+        for i, doc in enumerate(records):
+            if doc["id"] in seen:
+                raise ValueError(f"corpus row {i}: document id {doc['id']!r} is already in the index; ids must be unique")
+            seen.add(doc["id"])
+        vectors = model.encode_documents([render_document(d) for d in records], tokenizer, batch_size=batch_size,
+                                         show_progress_bar=show_progress_bar, max_length=max_length)
+        counts = torch.bincount(vectors.text_index, minlength=len(records)).tolist()
+        self._add_vectors(vectors.embeddings, records, counts)
+
+    def _add_vectors(self, embeddings: torch.Tensor, documents: list[dict], counts: list[int]) -> None:
+        """Append `embeddings` (`(sum(counts), dim)`, grouped by document in order) for `documents`."""
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.dim:
+            raise ValueError(f"DocumentIndex: vectors of shape {tuple(embeddings.shape)} do not fit dim {self.dim}")
+        embeddings = F.normalize(embeddings.detach().float().cpu(), dim=-1).contiguous()
+        first_doc = len(self.documents)
+        doc_of_vector = torch.repeat_interleave(torch.arange(first_doc, first_doc + len(documents)),
+                                                torch.tensor(counts, dtype=torch.long))
+        if self.backend == "torch":
+            self._vectors = torch.cat([self._vectors.cpu(), embeddings]).to(self.device)
+        else:
+            if self._faiss_index is None:
+                self._faiss_index = self._new_faiss_index(embeddings)
+            self._faiss_index.add(embeddings.numpy())
+            self._search_index = self._maybe_to_gpu(self._faiss_index)
+        self.documents.extend(dict(d) for d in documents)
+        self._num_vectors.extend(counts)
+        self._vector_doc = torch.cat([self._vector_doc, doc_of_vector])
+
+    def _new_faiss_index(self, first_vectors: torch.Tensor):
+        faiss, p = _faiss()[0], self.params
+        if self.index_type == "flat":
+            return faiss.IndexFlatIP(self.dim)
+        if self.index_type == "hnsw":
+            index = faiss.IndexHNSWFlat(self.dim, p["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = p["ef_construction"]
+            index.hnsw.efSearch = p["ef_search"]
+            return index
+        n = first_vectors.shape[0]
+        nlist = p["nlist"] or max(1, min(int(4 * math.sqrt(n)), n // 39 or 1))
+        if nlist > n:
+            raise ValueError(f"DocumentIndex(ivf): nlist={nlist} needs at least that many vectors to train, got {n}")
+        p["nlist"], p["nprobe"] = nlist, p["nprobe"] or max(1, nlist // 4)
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.dim), self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(first_vectors.numpy())  # trained once, on the first batch of documents
+        index.nprobe = p["nprobe"]
+        return index
+
+    def _maybe_to_gpu(self, index):
+        if self.device.type != "cuda":
+            return index
+        faiss = _faiss()[0]
+        if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0 or self.index_type == "hnsw":
+            logger.warning_once(f"faiss cannot search this {self.index_type!r} index on {self.device}: using the CPU")
+            return index
+        if not hasattr(self, "_gpu_resources"):
+            self._gpu_resources = faiss.StandardGpuResources()
+        return faiss.index_cpu_to_gpu(self._gpu_resources, self.device.index or 0, index)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Searching
+    # ------------------------------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        """Number of documents (not vectors)."""
+        return len(self.documents)
+
+    @property
+    def num_vectors(self) -> int:
+        return int(self._vector_doc.numel())
+
+    @property
+    def ids(self) -> list:
+        return [doc["id"] for doc in self.documents]
+
+    def vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All stored vectors, unit-norm float32 `(num_vectors, dim)`, grouped by document in document order, and
+        the document index of each `(num_vectors,)`. Exact for `flat` and `hnsw`; `ivf` keeps a direct map for it."""
+        if self.backend == "torch":
+            return self._vectors.cpu(), self._vector_doc.clone()
+        if self._faiss_index is None:
+            return torch.empty(0, self.dim), self._vector_doc.clone()
+        if self.index_type == "ivf":
+            self._faiss_index.make_direct_map()
+        return torch.from_numpy(self._faiss_index.reconstruct_n(0, self._faiss_index.ntotal)), self._vector_doc.clone()
+
+    def __getitem__(self, i: int) -> dict:
+        """Document `i` as a dict `{"id", "text"[, "title"]}`."""
+        return dict(self.documents[i])
+
+    def __repr__(self) -> str:
+        return (f"DocumentIndex(documents={len(self)}, vectors={self.num_vectors}, dim={self.dim}, "
+                f"index_type={self.index_type!r}, backend={self.backend!r})")
+
+    def search(self, query_vectors, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""
+        The `k` most similar documents of each query.
+
+        Args:
+            query_vectors (`torch.Tensor` of shape `(num_queries, dim)` or `(dim,)`): raw or normalised query vectors
+                (they are L2-normalised here; similarity is cosine).
+            k (`int`): documents per query, at most `len(self)`.
+
+        Returns:
+            `(scores, indices)`: `torch.FloatTensor` and `torch.LongTensor` of shape `(num_queries, k)`, best first.
+            `indices` are document positions (`self[i]`). An approximate index that finds fewer than `k` documents
+            pads with index -1 and score `-inf`.
+        """
+        if len(self) == 0:
+            raise ValueError("DocumentIndex is empty: add documents (DocumentIndex.build / add) before searching")
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"DocumentIndex.search: k must be a positive int, got {k!r}")
+        if k > len(self):
+            raise ValueError(f"DocumentIndex.search: k={k} is larger than the index, which holds {len(self)} documents")
+        queries = torch.as_tensor(query_vectors).detach().float()
+        queries = queries.unsqueeze(0) if queries.ndim == 1 else queries
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise ValueError(f"DocumentIndex.search: queries of shape {tuple(queries.shape)} do not match dim {self.dim}")
+        queries = F.normalize(queries, dim=-1)
+        # Top-k documents are among the top k*m vectors when no document has more than m vectors.
+        per_doc = max(self._num_vectors)
+        fetch = min(self.num_vectors, k * per_doc)
+        if self.backend == "torch":
+            vector_scores, vector_ids = (queries.to(self._vectors.device) @ self._vectors.T).topk(fetch, dim=-1)
+            vector_scores, vector_ids = vector_scores.cpu(), vector_ids.cpu()
+        else:
+            np = _faiss()[1]
+            scores_np, ids_np = self._search_index.search(np.ascontiguousarray(queries.cpu().numpy()), fetch)
+            vector_scores, vector_ids = torch.from_numpy(scores_np), torch.from_numpy(ids_np)
+        if per_doc == 1 and bool((vector_ids >= 0).all()):
+            return vector_scores, self._vector_doc[vector_ids]
+        return self._best_per_document(vector_scores, vector_ids, k)
+
+    def _best_per_document(self, vector_scores, vector_ids, k):
+        scores = torch.full((vector_ids.shape[0], k), float("-inf"))
+        indices = torch.full((vector_ids.shape[0], k), -1, dtype=torch.long)
+        for q in range(vector_ids.shape[0]):
+            taken = []
+            for score, vid in zip(vector_scores[q].tolist(), vector_ids[q].tolist()):
+                doc = int(self._vector_doc[vid]) if vid >= 0 else -1
+                if doc >= 0 and doc not in taken:
+                    scores[q, len(taken)], indices[q, len(taken)] = score, doc
+                    taken.append(doc)
+                    if len(taken) == k:
+                        break
+        return scores, indices
+
+    def check_model(self, model) -> None:
+        """Raise a `ValueError` unless `model` is the model that built this index (same fingerprint, same size)."""
+        hidden_size = getattr(getattr(model.config, "text_config", model.config), "hidden_size", None)
+        if hidden_size != self.dim:
+            raise ValueError(
+                f"This DocumentIndex holds {self.dim}-dimensional vectors but the model's hidden size is {hidden_size}: "
+                "it was built by another model. Rebuild it with DocumentIndex.build(model, tokenizer, corpus)."
+            )
+        if self.fingerprint is not None and model_fingerprint(model) != self.fingerprint:
+            raise ValueError(
+                f"This DocumentIndex was built by another model (fingerprint {self.fingerprint}, this model's is "
+                f"{model_fingerprint(model)}); its vectors would not match this model's queries. Rebuild it with "
+                "DocumentIndex.build(model, tokenizer, corpus)."
+            )
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Persistence
+    # ------------------------------------------------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike, documents_format: str = "jsonl") -> None:
+        """Write the index to `directory` (see the module docstring for the files). Everything is written to a
+        temporary folder first and moved into place, so an interrupted save leaves no half-written index. An
+        existing index in `directory` is replaced; a non-empty folder that is not an index is refused."""
+        if documents_format not in ("jsonl", "parquet"):
+            raise ValueError(f"documents_format must be 'jsonl' or 'parquet', got {documents_format!r}")
+        with atomic_directory(directory, CONFIG_FILE, what="DocumentIndex") as tmp:
+            if self.backend == "faiss":
+                faiss, data_file = _faiss()[0], FAISS_FILE
+                faiss.write_index(self._faiss_index if self._faiss_index is not None else faiss.IndexFlatIP(self.dim),
+                                  str(tmp / FAISS_FILE))
+            else:
+                data_file = VECTORS_FILE
+                save_file({"vectors": self._vectors.cpu().contiguous()}, str(tmp / VECTORS_FILE))
+            rows = [{**doc, "num_vectors": n} for doc, n in zip(self.documents, self._num_vectors)]
+            documents_file = f"documents.{documents_format}"
+            _write_documents(tmp / documents_file, rows)
+            config = {
+                "format_version": FORMAT_VERSION, "dim": self.dim, "index_type": self.index_type,
+                "backend": self.backend, "params": self.params, "num_documents": len(self),
+                "num_vectors": self.num_vectors, "fingerprint": self.fingerprint, "data_file": data_file,
+                "documents_file": documents_file,
+            }
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, model=None, device=None) -> "DocumentIndex":
+        """Read an index written by [`~DocumentIndex.save`]. With `model`, refuse it unless that model built it."""
+        directory = Path(directory)
+        config_path = directory / CONFIG_FILE
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{directory} is not a DocumentIndex folder: {CONFIG_FILE} is missing")
+        try:
+            config = json.loads(config_path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{config_path}: not valid JSON ({error})") from None
+        if config.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{config_path}: format_version {config.get('format_version')!r} is not supported "
+                             f"(this code reads version {FORMAT_VERSION})")
+        faiss = _faiss()[0]
+        if config["backend"] == "faiss" and faiss is None:
+            raise ImportError(f"{directory} holds a faiss index; install faiss to load it: pip install faiss-cpu")
+        params = {k: v for k, v in config["params"].items() if k in ("hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe")}
+        index = cls(config["dim"], index_type=config["index_type"], backend=config["backend"],
+                    fingerprint=config["fingerprint"], device=device, **params)
+        rows = _read_documents(directory / config["documents_file"])
+        counts = [int(row.pop("num_vectors")) for row in rows]
+        if len(rows) != config["num_documents"] or sum(counts) != config["num_vectors"]:
+            raise ValueError(f"{directory}: {config['documents_file']} lists {len(rows)} documents with {sum(counts)} "
+                             f"vectors but {CONFIG_FILE} says {config['num_documents']} and {config['num_vectors']}")
+        data_path = directory / config["data_file"]
+        if config["backend"] == "faiss":
+            index._faiss_index = faiss.read_index(str(data_path))
+            stored = index._faiss_index.ntotal
+            if index.index_type == "hnsw":
+                index._faiss_index.hnsw.efSearch = index.params["ef_search"]
+            elif index.index_type == "ivf":
+                index._faiss_index.nprobe = index.params["nprobe"]
+            index._search_index = index._maybe_to_gpu(index._faiss_index)
+        else:
+            index._vectors = load_file(str(data_path))["vectors"].float().to(index.device)
+            stored = index._vectors.shape[0]
+        if stored != config["num_vectors"]:
+            raise ValueError(f"{data_path}: holds {stored} vectors but {CONFIG_FILE} says {config['num_vectors']}")
+        index.documents, index._num_vectors = rows, counts
+        index._vector_doc = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor(counts, dtype=torch.long))
+        if model is not None:
+            index.check_model(model)
+        return index
+
+
+@contextlib.contextmanager
+def atomic_directory(directory: str | os.PathLike, marker: str, what: str):
+    """Yield a temporary sibling folder of `directory`; when the block succeeds it replaces `directory` (an existing
+    folder is moved aside, then deleted), when it fails it is deleted. So readers see the old folder or the complete
+    new one, never a half-written one. A non-empty `directory` without the `marker` file is refused: it is not a
+    `what` folder written earlier, and its files are not ours to delete."""
+    target = Path(directory)
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / marker).is_file())):
+        raise FileExistsError(f"{target} exists and is not a {what} folder ({marker} is missing); refusing to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "previous")
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_documents(path: Path, rows: list[dict]) -> None:
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError("documents_format='parquet' needs pyarrow: pip install pyarrow") from None
+        # ids may be ints or strs; JSON-encode them so a column has one type and they round-trip exactly
+        table = {"id": [json.dumps(r["id"]) for r in rows], "text": [r["text"] for r in rows],
+                 "title": [r.get("title") for r in rows], "num_vectors": [r["num_vectors"] for r in rows]}
+        pq.write_table(pa.table(table), str(path))
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _read_documents(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ImportError(f"{path} is parquet; reading it needs pyarrow: pip install pyarrow") from None
+        table = pq.read_table(str(path)).to_pydict()
+        return [{"id": json.loads(i), "text": t, **({"title": ti} if ti else {}), "num_vectors": n}
+                for i, t, ti, n in zip(table["id"], table["text"], table["title"], table["num_vectors"])]
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}, line {line_number}: not valid JSON ({error})") from None
+            for field in ("id", "text", "num_vectors"):
+                if field not in row:
+                    raise ValueError(f"{path}, line {line_number}: missing field {field!r}")
+            rows.append(row)
+    return rows
+
+
+__all__ = ["DocumentIndex", "atomic_directory", "model_fingerprint", "normalize_corpus", "render_document"]
