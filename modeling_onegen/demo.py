@@ -121,7 +121,10 @@ def show_examples(model_dir: Path, data_dir: Path, args: DemoArguments, cache: P
 
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    data = subset_kb(load_eval_data(data_dir, args.task, "dev"), args.kb_size)
+    # The same queries and KB as the evaluation below, so both share one cached index.
+    data = load_eval_data(data_dir, args.task, "dev")
+    data.queries = data.queries[: args.eval_queries or None]
+    data = subset_kb(data, args.kb_size)
     index = build_index(model, tokenizer, data.kb, cache_dir=cache / "indexes")
     rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=index)
     for record in data.queries[: args.examples]:
