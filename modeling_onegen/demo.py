@@ -50,6 +50,7 @@ class DemoArguments:
     full_finetune: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA (slower on CPU)."})
     batch_size: int = field(default=8, metadata={"help": "Training examples per step."})
     n_neg_per_pos: int = field(default=3, metadata={"help": "Negatives per query token (hard first, then random)."})
+    loss_type: str = field(default="bpr", metadata={"help": "Contrastive loss.", "choices": ["bpr", "infonce"]})
     eval_queries: int = field(default=200, metadata={"help": "Dev queries evaluated (0: all)."})
     kb_size: int | None = field(default=None, metadata={"help": "Cut the small KB to N documents (default: all 10k)."})
     examples: int = field(default=4, metadata={"help": "Dev examples answered with their retrieval trace."})
@@ -68,7 +69,7 @@ def _run_builder(task: str, data_dir: Path) -> None:
 
 def _model_key(args: DemoArguments, data_dir: Path) -> str:
     recipe = {k: v for k, v in asdict(args).items()
-              if k in ("task", "max_steps", "learning_rate", "full_finetune", "batch_size", "n_neg_per_pos")}
+              if k in ("task", "max_steps", "learning_rate", "full_finetune", "batch_size", "n_neg_per_pos", "loss_type")}
     recipe["data"] = hashlib.sha256((data_dir / "train.jsonl").read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -88,7 +89,7 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path) -> fl
     config = OneGenTrainingConfig(
         output_dir=str(model_dir.parent / f".{model_dir.name}-run"), per_device_train_batch_size=args.batch_size,
         max_steps=args.max_steps, learning_rate=args.learning_rate, warmup_steps=0.05, lr_scheduler_type="cosine",
-        loss_type="bpr", n_neg_per_pos=args.n_neg_per_pos, max_length=256, doc_max_length=96, logging_steps=10,
+        loss_type=args.loss_type, n_neg_per_pos=args.n_neg_per_pos, max_length=256, doc_max_length=96, logging_steps=10,
         save_strategy="no", report_to=[], use_cpu=True, bf16=True, seed=0, disable_tqdm=False,
     )
     peft_config = None if args.full_finetune else LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
