@@ -50,7 +50,7 @@ class DemoArguments:
     full_finetune: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA (slower on CPU)."})
     batch_size: int = field(default=8, metadata={"help": "Training examples per step."})
     n_neg_per_pos: int = field(default=3, metadata={"help": "Negatives per query token (hard first, then random)."})
-    loss_type: str = field(default="bpr", metadata={"help": "Contrastive loss.", "choices": ["bpr", "infonce"]})
+    loss_type: str = field(default="infonce", metadata={"help": "Contrastive loss (infonce: in-batch negatives).", "choices": ["bpr", "infonce"]})
     eval_queries: int = field(default=200, metadata={"help": "Dev queries evaluated (0: all)."})
     kb_size: int | None = field(default=None, metadata={"help": "Cut the small KB to N documents (default: all 10k)."})
     examples: int = field(default=4, metadata={"help": "Dev examples answered with their retrieval trace."})
