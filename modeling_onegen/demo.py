@@ -78,13 +78,12 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path) -> fl
     """Fine-tune the default base model on the task's train split and save it (with its pipeline) atomically."""
     from peft import LoraConfig
 
+    from .modeling_onegen import OneGenForCausalLM
     from .pipelines import save_model_with_pipeline
     from .trainers import OneGenTrainer, OneGenTrainingConfig
 
     _, mode, tags = TASKS[args.task]
     base, tokenizer = load_default_base_model(Path(args.cache_dir or default_cache_dir()))
-    from .modeling_onegen import OneGenForCausalLM
-
     model = OneGenForCausalLM.from_base_model(base, tokenizer, context_tags=tags, retrieval_mode=mode)
     config = OneGenTrainingConfig(
         output_dir=str(model_dir.parent / f".{model_dir.name}-run"), per_device_train_batch_size=args.batch_size,

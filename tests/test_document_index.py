@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 from pipeline_helpers import DOCS, build
 
 from onegen import DocumentIndex
@@ -170,7 +171,8 @@ def test_without_faiss_the_torch_search_serves(tmp_path, model_and_tokenizer):
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
     expected = index.search(_queries(model, tokenizer), 2)
-    torch.save({"scores": expected[0], "ids": expected[1]}, tmp_path / "expected.pt")
+    save_file({"scores": expected[0].contiguous(), "ids": expected[1].contiguous()},
+              tmp_path / "expected.safetensors")
     script = textwrap.dedent(f"""
         import sys
         sys.modules["faiss"] = None  # `import faiss` raises ImportError
@@ -184,7 +186,8 @@ def test_without_faiss_the_torch_search_serves(tmp_path, model_and_tokenizer):
         assert index.backend == "torch", index.backend
         queries = model.encode_queries(["the capital of france", "a river in mississippi", "a small tree"], tokenizer)
         scores, ids = index.search(queries.embeddings, 2)
-        expected = torch.load({str(tmp_path / "expected.pt")!r})
+        from safetensors.torch import load_file
+        expected = load_file({str(tmp_path / "expected.safetensors")!r})
         assert torch.equal(ids, expected["ids"]), (ids, expected["ids"])
         torch.testing.assert_close(scores, expected["scores"], atol=1e-5, rtol=0)
         try:
