@@ -95,7 +95,7 @@ class Stream:
 
     def feed(self, ids: list[int]) -> torch.Tensor:
         begin = time.perf_counter()
-        out = self.model(input_ids=torch.tensor([ids]), past_key_values=self.cache, use_cache=True, logits_to_keep=1,
+        out = self.model(input_ids=torch.tensor([ids]), cache=self.cache, use_cache=True, logits_to_keep=1,
                          position_ids=torch.arange(self.length, self.length + len(ids))[None])
         self.length += len(ids)
         self.counters["forward_tokens"] += len(ids)

@@ -32,6 +32,10 @@ DEFAULT_TOKEN_DESCRIPTIONS = {
 # Keyword arguments of the loss that the backbone must not receive.
 _LOSS_KWARGS = ("num_items_in_batch", "ignore_index", "shift_labels")
 
+# transformers 5.24 renamed the KV cache argument and output field `past_key_values` -> `cache` (the old name is
+# deprecated, removed from `forward` in 5.40). Pass and read the cache under the name the installed version uses.
+CACHE_NAME = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
 
 @dataclass
 class OneGenCausalLMOutputWithPast(CausalLMOutputWithPast):
@@ -113,6 +117,10 @@ class OneGenPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    # The wrapper ties no weights of its own; the wrapped model declares its tie (e.g. SmolLM2's head = embedding)
+    # in its own `_tied_weights_keys`. A dict (not None) is what makes transformers and PEFT look into submodules:
+    # without it, PEFT's `trainable_token_indices` misses the tie and the head rows of new tokens never train.
+    _tied_weights_keys = {}
 
     def _init_weights(self, module):
         # The wrapper owns no weights; transformers dispatches the wrapped model's modules to its own `_init_weights`.
@@ -182,7 +190,7 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
+        cache=None,
         inputs_embeds: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
@@ -196,6 +204,8 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
 
         Args:
             input_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`)
+            cache (`Cache`, *optional*): the KV cache, passed to the wrapped model under the name the installed
+                transformers uses (`cache` from 5.24, `past_key_values` before; both names are accepted here).
             labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
                 Next-token labels (shifted inside the loss), -100 where no loss is taken.
             logits_to_keep (`int` or `torch.Tensor`, defaults to 0):
@@ -215,14 +225,17 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
             `retrieval_embeddings` of shape `(num_vectors, hidden_size)`.
         """
         loss_kwargs = {key: kwargs.pop(key) for key in _LOSS_KWARGS if key in kwargs}
+        if "past_key_values" in kwargs:  # the name generate and callers use before transformers 5.24
+            legacy = kwargs.pop("past_key_values")
+            cache = legacy if cache is None else cache
         kwargs["return_dict"] = True  # this forward always returns an output object, as `@can_return_tuple` models do
         outputs = self.get_decoder()(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
+            **{CACHE_NAME: cache},
             **kwargs,
         )
         hidden_states = outputs.last_hidden_state
@@ -243,7 +256,7 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
         return OneGenCausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME, None)},
             hidden_states=getattr(outputs, "hidden_states", None),
             attentions=getattr(outputs, "attentions", None),
             last_hidden_state=hidden_states,

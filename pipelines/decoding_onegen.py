@@ -23,10 +23,15 @@ from dataclasses import dataclass, field
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 from transformers.generation.stopping_criteria import MaxLengthCriteria, StoppingCriteriaList
+from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.utils import logging
 
 
 logger = logging.get_logger(__name__)
+
+# transformers 5.24 renamed the KV cache argument `past_key_values` -> `cache` (in `generate`'s model kwargs and in
+# model `forward`). A private copy of `modeling_onegen.CACHE_NAME`: this file must not import the model's files.
+_CACHE_NAME = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 @dataclass
@@ -106,7 +111,7 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
         max_retrievals (`int`, *optional*): retrievals allowed per row; after that the query token is masked out of
             the next-token distribution and decoding goes on without retrieval. `None` = no cap.
         streamer (`BaseStreamer`, *optional*): receives the prompt, then every sampled or inserted token (batch 1).
-        model_kwargs: from `generate`: `past_key_values` (an empty cache), `attention_mask` (None when all ones),
+        model_kwargs: from `generate`: the empty cache (`cache`, or `past_key_values` before transformers 5.24), `attention_mask` (None when all ones),
             `use_cache`; the rest is ignored (position ids are rebuilt here for every forward).
 
     Returns:
@@ -117,7 +122,7 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
     query_id = config.query_token_id
     link_mode = config.retrieval_mode == "link"
     continuation_id = config.continuation_token_id if link_mode else None
-    cache = model_kwargs.get("past_key_values")
+    cache = model_kwargs.get(_CACHE_NAME)
     if cache is None:
         raise ValueError("onegen_generate needs a KV cache (call it through generate with use_cache=True)")
     batch_size, prompt_length = input_ids.shape
@@ -151,7 +156,7 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
         begin = time.perf_counter()
         if rows is None:
             out = model(input_ids=ids, attention_mask=attention if holes else None, position_ids=positions,
-                        past_key_values=cache, use_cache=True, logits_to_keep=1)
+                        use_cache=True, logits_to_keep=1, **{_CACHE_NAME: cache})
         else:
             out = _forward_rows(model, cache, rows, ids, attention[rows], positions)
         stats["forward_time"] += time.perf_counter() - begin
@@ -294,8 +299,8 @@ def _forward_rows(model, cache, rows, ids, attention_mask, positions):
     """Run `ids` for `rows` only, on a row slice of `cache`, then grow `cache` by the same width for every row:
     the computed keys/values for `rows`, zeros (masked by the caller's attention mask) for the others."""
     sliced = DynamicCache(ddp_cache_data=[(layer.keys[rows], layer.values[rows]) for layer in cache.layers])
-    out = model(input_ids=ids, attention_mask=attention_mask, position_ids=positions, past_key_values=sliced,
-                use_cache=True, logits_to_keep=1)
+    out = model(input_ids=ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1, **{_CACHE_NAME: sliced})
     width = ids.shape[1]
     for layer, part in zip(cache.layers, sliced.layers):
         for name in ("keys", "values"):
