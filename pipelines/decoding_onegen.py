@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.generation.logits_process import LogitsProcessor, LogitsProcessorList
 from transformers.generation.stopping_criteria import MaxLengthCriteria, StoppingCriteriaList
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.utils import logging
@@ -63,6 +64,29 @@ def _context_length(config) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+class RetrievalCapLogitsProcessor(LogitsProcessor):
+    r"""
+    Masks the query token out of the rows that used up their retrievals. It runs first in the processor list, before
+    the sampling warpers (top-k, top-p, ...): masked afterwards, a query token that held most of the probability
+    could leave a row with no token at all (`probability tensor contains inf/nan`).
+
+    Args:
+        query_token_id (`int`): the model's query token.
+        max_retrievals (`int`): retrievals allowed per row.
+        retrieved (`list[int]`): retrievals made so far, per row; the decoding loop updates it in place.
+    """
+
+    def __init__(self, query_token_id: int, max_retrievals: int, retrieved: list[int]):
+        self.query_token_id, self.max_retrievals, self.retrieved = query_token_id, max_retrievals, retrieved
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        capped = [row for row, count in enumerate(self.retrieved) if count >= self.max_retrievals]
+        if capped:
+            scores = scores.clone()
+            scores[capped, self.query_token_id] = float("-inf")
+        return scores
 
 
 class _TokenView:
@@ -182,6 +206,9 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
     retrievals = [[] for _ in range(batch_size)]
     sampled = [0] * batch_size
     retrieved = [0] * batch_size
+    cap = RetrievalCapLogitsProcessor(query_id, max_retrievals, retrieved) if max_retrievals is not None else None
+    if cap is not None:
+        logits_processor = LogitsProcessorList([cap, *(logits_processor or [])])
     finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
     forced = torch.full((batch_size,), -1, dtype=torch.long, device=device)
     if streamer is not None:
@@ -190,9 +217,8 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
     while True:
         # 1. Choose the next token of every row.
         scores = logits_processor(view.ids, logits) if logits_processor else logits
-        capped = [r for r in range(batch_size) if max_retrievals is not None and retrieved[r] >= max_retrievals]
-        if capped:
-            scores[capped, query_id] = float("-inf")
+        if cap is not None:  # again: a user's processor runs after the warpers and may have raised the token
+            scores = cap(view.ids, scores)
         if do_sample:
             tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
         else:
@@ -311,4 +337,4 @@ def _forward_rows(model, cache, rows, ids, attention_mask, positions):
     return out
 
 
-__all__ = ["OneGenGenerateOutput", "onegen_generate"]
+__all__ = ["OneGenGenerateOutput", "RetrievalCapLogitsProcessor", "onegen_generate"]

@@ -12,6 +12,7 @@ On disk (`save` / `load`), never pickle:
     documents.jsonl|.parquet   one row per document: id, text, optional title, num_vectors
 """
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -54,10 +55,19 @@ FAISS_FILE = "index.faiss"
 VECTORS_FILE = "vectors.safetensors"
 
 
+_SAMPLES_PER_TENSOR = 16
+# Two fingerprints name the same model when every sampled block agrees within this relative L2 distance: fp16 and
+# bf16 copies of one checkpoint differ by 1e-3 at most, while training moves at least the retrieval-token rows by far
+# more than 1e-2.
+_FINGERPRINT_RTOL = 1e-2
+
+
 def model_fingerprint(model) -> str:
-    """A short, cheap hash that tells OneGen models apart: config shape, special-token ids and an evenly spaced
-    sample of every parameter (rounded to bfloat16, so fp32 and bf16 copies of one checkpoint agree), plus the
-    document and query token rows. Cost: a few milliseconds, independent of model size beyond the tensor count."""
+    """A short description of a OneGen model that tells models apart but not dtypes: `"2:<hash>:<samples>"`, where
+    `<hash>` covers the config shape, special-token ids and every parameter's name and shape, and `<samples>`
+    (base64 float16) holds 16 evenly spaced values of every parameter and of the document and query token rows.
+    Compare two with [`fingerprints_match`]: an fp32, fp16 or bf16 copy of one checkpoint matches itself. Cost: a
+    few milliseconds, independent of model size beyond the tensor count."""
     config = model.config
     text_config = getattr(config, "text_config", config)
     digest = hashlib.sha256()
@@ -67,20 +77,45 @@ def model_fingerprint(model) -> str:
         "special_token_ids": dict(getattr(config, "special_token_ids", {}) or {}),
     }
     digest.update(json.dumps(header, sort_keys=True).encode())
+    blocks = []
     with torch.no_grad():
         for name, param in model.named_parameters():
-            flat = param.detach().reshape(-1)
-            steps = min(64, flat.numel())  # evenly spaced, in integers (a float linspace overshoots large tensors)
-            positions = torch.arange(steps, device=flat.device) * (flat.numel() - 1) // max(1, steps - 1)
-            sample = flat[positions].to(torch.bfloat16).float().cpu()
             digest.update(f"{name}{tuple(param.shape)}".encode())
-            digest.update(repr([round(v, 6) for v in sample.tolist()]).encode())
+            blocks.append(_even_sample(param.detach().reshape(-1)))
         embeddings = model.get_input_embeddings().weight
         for token_id in (getattr(config, "doc_token_id", None), getattr(config, "query_token_id", None)):
             if token_id is not None and token_id < embeddings.shape[0]:
-                row = embeddings[token_id, :: max(1, embeddings.shape[1] // 64)].to(torch.bfloat16).float().cpu()
-                digest.update(repr([round(v, 6) for v in row.tolist()]).encode())
-    return digest.hexdigest()[:32]
+                blocks.append(_even_sample(embeddings[token_id].detach()))
+    samples = torch.stack(blocks).clamp(-65504, 65504).to(torch.float16).numpy().tobytes()
+    return f"2:{digest.hexdigest()[:32]}:{base64.b64encode(samples).decode()}"
+
+
+def _even_sample(flat: torch.Tensor) -> torch.Tensor:
+    """`_SAMPLES_PER_TENSOR` evenly spaced float32 values of a 1D tensor (zero-padded when it is shorter); integer
+    positions, as a float linspace overshoots tensors of more than 2**24 elements."""
+    steps = min(_SAMPLES_PER_TENSOR, flat.numel())
+    positions = torch.arange(steps, device=flat.device) * (flat.numel() - 1) // max(1, steps - 1)
+    sample = flat[positions].float().cpu()
+    return F.pad(sample, (0, _SAMPLES_PER_TENSOR - steps))
+
+
+def fingerprints_match(a: str, b: str) -> bool:
+    """Whether two [`model_fingerprint`]s name the same model: the same architecture hash, and every sampled block
+    within a relative L2 distance of 1e-2 (so dtype copies match, other weights do not)."""
+    if a == b:
+        return True
+    parts_a, parts_b = a.split(":"), b.split(":")
+    if len(parts_a) != 3 or len(parts_b) != 3 or parts_a[:2] != parts_b[:2]:
+        return False
+    blocks_a, blocks_b = (
+        torch.frombuffer(bytearray(base64.b64decode(p[2])), dtype=torch.float16).float().view(-1, _SAMPLES_PER_TENSOR)
+        for p in (parts_a, parts_b)
+    )
+    if blocks_a.shape != blocks_b.shape:
+        return False
+    distance = (blocks_a - blocks_b).norm(dim=-1)
+    scale = torch.maximum(blocks_a.norm(dim=-1), blocks_b.norm(dim=-1))
+    return bool((distance <= _FINGERPRINT_RTOL * scale + 1e-6).all())
 
 
 def normalize_corpus(corpus) -> list[dict]:
@@ -350,11 +385,19 @@ class DocumentIndex:
                 f"This DocumentIndex holds {self.dim}-dimensional vectors but the model's hidden size is {hidden_size}: "
                 "it was built by another model. Rebuild it with DocumentIndex.build(model, tokenizer, corpus)."
             )
-        if self.fingerprint is not None and model_fingerprint(model) != self.fingerprint:
+        if self.fingerprint is None:
+            return
+        if not self.fingerprint.startswith("2:"):
             raise ValueError(
-                f"This DocumentIndex was built by another model (fingerprint {self.fingerprint}, this model's is "
-                f"{model_fingerprint(model)}); its vectors would not match this model's queries. Rebuild it with "
-                "DocumentIndex.build(model, tokenizer, corpus)."
+                "This DocumentIndex records its model in an older fingerprint format that cannot be compared across "
+                "dtypes. Rebuild it with DocumentIndex.build(model, tokenizer, corpus); or, if you know this model "
+                "built it, load it without `model=`, set `index.fingerprint = model_fingerprint(model)` and save it."
+            )
+        if not fingerprints_match(model_fingerprint(model), self.fingerprint):
+            raise ValueError(
+                f"This DocumentIndex was built by another model (fingerprint {self.fingerprint[:34]}..., this "
+                f"model's is {model_fingerprint(model)[:34]}...); its vectors would not match this model's queries. "
+                "Rebuild it with DocumentIndex.build(model, tokenizer, corpus)."
             )
 
     # ------------------------------------------------------------------------------------------------------------
@@ -500,4 +543,4 @@ def _read_documents(path: Path) -> list[dict]:
     return rows
 
 
-__all__ = ["DocumentIndex", "atomic_directory", "model_fingerprint", "normalize_corpus", "render_document"]
+__all__ = ["DocumentIndex", "atomic_directory", "fingerprints_match", "model_fingerprint", "normalize_corpus", "render_document"]

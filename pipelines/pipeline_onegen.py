@@ -12,11 +12,12 @@ pipe = pipeline("onegen-rag", model="path/or/hub-id", trust_remote_code=True, in
 works without the `onegen` package. It imports only torch, transformers, the standard library and those modules.
 """
 
+import copy
 import functools
 import os
 
 import torch
-from transformers import AutoModelForCausalLM, GenerationConfig, Pipeline
+from transformers import AutoModelForCausalLM, GenerationConfig, Pipeline, StoppingCriteriaList, StopStringCriteria
 from transformers.utils import logging
 
 from .decoding_onegen import _context_length, onegen_generate
@@ -240,6 +241,7 @@ class OneGenRAGPipeline(Pipeline):
         if not {"max_new_tokens", "max_length", "generation_config"} & generate_kwargs.keys():
             generate_kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
         generate_kwargs.setdefault("pad_token_id", pad_id)
+        self._stop_strings_to_criteria(generate_kwargs)
         decode = functools.partial(
             onegen_generate, max_retrievals=max_retrievals, streamer=streamer,
             retriever=_Retriever(index, self.tokenizer, self.model.config, top_k),
@@ -249,6 +251,22 @@ class OneGenRAGPipeline(Pipeline):
         rows = [{"generated_ids": ids, "retrievals": hits, "stats": output.stats}
                 for ids, hits in zip(output.sequences, output.retrievals)]
         return {"rows": rows}
+
+    def _stop_strings_to_criteria(self, generate_kwargs: dict) -> None:
+        """Turn `stop_strings` (a call kwarg, or a field of the given or the model's generation config) into a
+        `StopStringCriteria` built with this pipeline's tokenizer. `generate` would need `tokenizer=`, which it does
+        not hand on to a `custom_generate` callable (transformers 5.24)."""
+        config = generate_kwargs.get("generation_config") or self.model.generation_config
+        stop_strings = generate_kwargs.pop("stop_strings", None) or config.stop_strings
+        if not stop_strings:
+            return
+        if config.stop_strings:
+            config = copy.deepcopy(config)
+            config.stop_strings = None
+            generate_kwargs["generation_config"] = config
+        generate_kwargs["stopping_criteria"] = StoppingCriteriaList(
+            [*(generate_kwargs.get("stopping_criteria") or []), StopStringCriteria(self.tokenizer, stop_strings)]
+        )
 
     def postprocess(self, model_outputs, return_stats=False, return_tensors=False, skip_special_tokens=False,
                     clean_up_tokenization_spaces=None):

@@ -13,6 +13,7 @@ from pipeline_helpers import DOCS, build
 
 from onegen import DocumentIndex
 from onegen.pipelines import model_fingerprint
+from onegen.pipelines.document_index import fingerprints_match
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +136,17 @@ def test_an_index_built_by_another_model_is_refused(tmp_path, model_and_tokenize
         index.add(other, other_tokenizer, ["a small dog"])
     with pytest.raises(ValueError, match="built by another model"):
         index.check_model(build("gpt2")[0])  # another architecture of the same width
-    # The fingerprint ignores the dtype: a bf16 copy of the same weights is the same model.
-    assert model_fingerprint(model) == model_fingerprint(build("llama")[0].to(torch.bfloat16))
+    # The fingerprint ignores the dtype: fp16 and bf16 copies of the same weights are the same model.
+    for dtype in (torch.float16, torch.bfloat16):
+        copy = build("llama")[0].to(dtype)
+        index.check_model(copy)
+        DocumentIndex.load(tmp_path / "index", model=copy)
+    # An index saved before fingerprints were dtype-blind says what to do.
+    config_path = tmp_path / "index" / "index_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "fingerprint": "0123456789abcdef0123456789abcdef"}))
+    with pytest.raises(ValueError, match="older fingerprint format.*index.fingerprint = model_fingerprint"):
+        DocumentIndex.load(tmp_path / "index", model=model)
 
 
 def test_bad_input_gets_a_clear_error(model_and_tokenizer):
@@ -211,4 +221,4 @@ def test_fingerprint_samples_tensors_beyond_float32_precision():
     fingerprint = model_fingerprint(model)
     with torch.no_grad():
         embeddings.weight.view(-1)[-1] = 1.0  # the very last element is one of the samples
-    assert model_fingerprint(model) != fingerprint
+    assert not fingerprints_match(model_fingerprint(model), fingerprint)

@@ -167,6 +167,32 @@ def test_max_retrievals_caps_retrieval_and_decoding_goes_on():
     assert len(out["generated_token_ids"]) == 20
 
 
+def test_the_cap_acts_before_top_p_when_the_model_itself_prefers_the_query_token():
+    model, tokenizer, _, rag = setup("llama")
+    query_id = model.config.query_token_id
+    # The model itself now puts almost all probability on its query token at every step.
+    bias = torch.zeros(model.config.text_config.vocab_size)
+    bias[query_id] = 30.0
+    hook = model.get_output_embeddings().register_forward_hook(lambda module, args, output: output + bias)
+    try:
+        torch.manual_seed(0)
+        out = rag(PROMPTS[0], do_sample=True, top_p=0.9, max_new_tokens=12, max_retrievals=1, return_tensors=True)
+    finally:
+        hook.remove()
+    assert out["generated_token_ids"].count(query_id) == 1 == len(out["retrievals"])
+    assert out["generated_token_ids"][0] == query_id
+
+
+def test_stop_strings_from_the_call_or_the_generation_config():
+    model, tokenizer, _, rag = setup("llama")
+    full = rag(PROMPTS[1], max_new_tokens=16, return_tensors=True)
+    stop = tokenizer.decode(full["generated_token_ids"][:3])  # first seen when the third token is written
+    out = rag(PROMPTS[1], max_new_tokens=16, stop_strings=[stop])
+    assert out["generated_text"] == stop != full["generated_text"]
+    config = GenerationConfig(max_new_tokens=16, stop_strings=stop, do_sample=False)
+    assert rag(PROMPTS[1], generation_config=config)["generated_text"] == out["generated_text"]
+
+
 class Recorder(BaseStreamer):
     def __init__(self):
         self.tokens, self.ends = [], 0
