@@ -30,6 +30,11 @@ PROMPT = 'Link "{mention}" to its WordNet sense in this sentence: {sentence}'
 @dataclass
 class WnElArguments(BuildArguments):
     negatives: int = field(default=8, metadata={"help": "Hard negatives per query (other senses of the lemma)."})
+    # The model must learn what follows a link (here: the end of the turn), but the token right after the query
+    # token is never trained (its hidden state is the query vector): the pipeline forces this token there instead.
+    continuation_token: str = field(
+        default="[CONT]", metadata={"help": "Token written (and forced by the pipeline) after the query token."}
+    )
 
 
 def collect_items(wordnet: WordNet, tokens: OneGenTokens, max_negatives: int) -> list[dict]:

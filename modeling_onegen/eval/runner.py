@@ -13,13 +13,13 @@ from ..default_model import default_cache_dir
 from . import scoring
 from .data import QA_TASKS, TASKS, EvalData, load_eval_data, subset_kb
 from .generation import closed_book_answers
-from .pipeline_answers import build_index, generated_answer, generated_links, run_pipeline
+from .pipeline_answers import build_index, generated_answer, generated_links, run_pipeline, run_pipeline_rag
 from .report import format_table, write_report
 from .retrievers import BM25Scorer, MiniLMScorer, OneGenScorer, RetrievalRun, retrieve
 
 
 logger = logging.get_logger(__name__)
-BASELINES = ("bm25", "minilm", "closed-book", "mfs")
+BASELINES = ("bm25", "minilm", "closed-book", "pipeline-rag", "mfs")
 
 
 @dataclass
@@ -44,8 +44,9 @@ class EvalArguments:
     )
     baselines: str = field(
         default="bm25,minilm,closed-book",
-        metadata={"help": f"Comma-separated baselines among {', '.join(BASELINES)} ('' for none). closed-book needs "
-                          "--model and a QA task; mfs (most frequent sense) is WN-EL only."},
+        metadata={"help": f"Comma-separated baselines among {', '.join(BASELINES)} ('' for none). closed-book (the "
+                          "model with retrieval off) and pipeline-rag (the model inserting MiniLM's documents where "
+                          "it retrieves) need --model and a QA task; mfs (most frequent sense) is WN-EL only."},
     )
     max_queries: int | None = field(default=None, metadata={"help": "Evaluate only the first N queries of the split."})
     batch_size: int = field(default=16, metadata={"help": "Batch size for encoding and generation."})
@@ -108,13 +109,15 @@ def _end_to_end(model, tokenizer, index, data: EvalData, args: EvalArguments, no
         notes.append(f"onegen-rag generation skipped: {data.task} needs a model in {wanted!r} mode, this one is in "
                      f"{model.config.retrieval_mode!r} mode")
         return {}
+    # One retrieval more than the data has: an extra retrieval is then seen (and counted), and decoding is bounded.
     outputs = run_pipeline(model, tokenizer, index, data.queries, args.max_new_tokens, args.batch_size,
-                           args.use_chat_template, max_retrievals=data.num_hops)
+                           args.use_chat_template, max_retrievals=data.num_hops + 1)
+    results = scoring.emission_metrics(data.queries, outputs, model.config.query_token)
     if wanted == "link":
-        return scoring.end_to_end_linking_metrics(
-            data.queries, [generated_links(o, tokenizer, model.config) for o in outputs])
+        return {**results, **scoring.end_to_end_linking_metrics(
+            data.queries, [generated_links(o, tokenizer, model.config) for o in outputs])}
     answers = [generated_answer(o, tokenizer, model.config) for o in outputs]
-    return scoring.end_to_end_qa_metrics(data.queries, outputs, answers)
+    return {**results, **scoring.end_to_end_qa_metrics(data.queries, outputs, answers)}
 
 
 def run_evaluation(args: EvalArguments) -> dict:
@@ -153,11 +156,13 @@ def run_evaluation(args: EvalArguments) -> dict:
             results["onegen"].update(
                 timed("onegen_generation", lambda: _end_to_end(model, tokenizer, index, data, args, notes)))
     baselines = {"bm25": lambda: BM25Scorer(kb_texts), "minilm": lambda: MiniLMScorer(kb_texts, cache_dir=cache)}
+    runs = {}
     for name, make in baselines.items():
-        if name in args.baseline_list:
+        if name in args.baseline_list or (name == "minilm" and "pipeline-rag" in args.baseline_list):
             scorer = timed(f"{name}_index", make)
-            run = timed(f"{name}_retrieval", lambda: retrieve(scorer, data.queries, data.doc_ids, args.depth))
-            results[name] = _retrieval_results(data, run, titles)
+            runs[name] = timed(f"{name}_retrieval", lambda: retrieve(scorer, data.queries, data.doc_ids, args.depth))
+        if name in args.baseline_list:
+            results[name] = _retrieval_results(data, runs[name], titles)
     if "mfs" in args.baseline_list:
         if args.task == "wn-el":
             results["mfs"] = scoring.mfs_linking_metrics(data.queries)
@@ -172,6 +177,16 @@ def run_evaluation(args: EvalArguments) -> dict:
             answers = timed("closed_book", lambda: closed_book_answers(
                 model, tokenizer, data.queries, args.max_new_tokens, args.batch_size, args.use_chat_template))
             results["closed-book"] = scoring.answer_metrics(data.queries, answers)
+    if "pipeline-rag" in args.baseline_list:
+        if args.task not in QA_TASKS or model is None:
+            notes.append("pipeline-rag skipped: it needs --model and a QA task")
+        else:
+            # MiniLM ranks once from the question; the i-th retrieval inserts its i-th document.
+            rankings = [ranking[0] for ranking in runs["minilm"].rankings]
+            outputs = timed("pipeline_rag", lambda: run_pipeline_rag(
+                model, tokenizer, data.kb, data.queries, rankings, args.max_new_tokens, data.num_hops + 1))
+            answers = [generated_answer(o, tokenizer, model.config) for o in outputs]
+            results["pipeline-rag"] = scoring.end_to_end_qa_metrics(data.queries, outputs, answers)
     for note in notes:
         logger.warning(note)
 

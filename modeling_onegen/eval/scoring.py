@@ -25,6 +25,8 @@ def retrieval_metrics(queries: list[dict], run: RetrievalRun) -> dict:
     for hop in range(hops):
         rows = [(r[hop], q["messages"][-1]["positive"][hop]) for q, r in zip(queries, run.rankings)
                 if hop < len(r) and q["messages"][-1]["positive"][hop]]
+        if not rows:  # no query supervises this hop: nothing to measure
+            continue
         scores = _metric("onegen_retrieval").compute(
             predictions=[ranking for ranking, _ in rows], references=[relevant for _, relevant in rows],
             **METRIC_KWARGS,
@@ -33,7 +35,9 @@ def retrieval_metrics(queries: list[dict], run: RetrievalRun) -> dict:
         results.update({prefix + key: value for key, value in scores.items()})
     if hops > 1:
         for k in ACCURACY_AT_K:
-            found = [all(set(r[h][:k]) & set(q["messages"][-1]["positive"][h] or []) for h in range(len(r)))
+            # Hops without a positive are skipped here as in the per-hop metrics.
+            found = [all(set(r[h][:k]) & set(q["messages"][-1]["positive"][h]) for h in range(len(r))
+                         if q["messages"][-1]["positive"][h])
                      for q, r in zip(queries, run.rankings)]
             results[f"support@{k}"] = sum(found) / len(found)
     return results
@@ -68,16 +72,36 @@ def answer_metrics(queries: list[dict], answers: list[str], prefix: str = "") ->
 
 
 def end_to_end_qa_metrics(queries: list[dict], outputs: list[dict], answers: list[str]) -> dict:
-    """Generated answers (EM/F1), retrieval calls per query, and whether the documents retrieved during decoding
-    cover every hop's positives (`e2e_support`; single-hop: the first retrieval is a gold document)."""
+    """Generated answers (EM/F1), retrieval calls per query, and `e2e_support`: the share of queries whose k-th
+    retrieval during decoding put a positive of hop k first, for every hop that has positives (single-hop: the
+    first retrieval's top document is gold)."""
     results = answer_metrics(queries, answers)
-    results["retrievals_per_query"] = sum(len(o["retrievals"]) for o in outputs) / len(outputs)
+    results["retrievals_per_query"] = sum(len({h["position"] for h in o["retrievals"]}) for o in outputs) / len(outputs)
     covered = []
     for query, output in zip(queries, outputs):
-        retrieved = {hit["doc_id"] for hit in output["retrievals"]}
-        covered.append(all(retrieved & set(p or []) for p in query["messages"][-1]["positive"]))
+        firsts = [hit["doc_id"] for hit in output["retrievals"] if hit["rank"] == 0]  # one per query token, in order
+        hops = query["messages"][-1]["positive"]
+        covered.append(all(k < len(firsts) and firsts[k] in positives for k, positives in enumerate(hops) if positives))
     results["e2e_support"] = sum(covered) / len(covered)
     return results
+
+
+def emission_metrics(queries: list[dict], outputs: list[dict], query_token: str) -> dict:
+    """How the model decides to retrieve, through the pipeline: `emission_exact` is the share of items whose first
+    query token comes exactly where the data puts it (after the same text, whitespace aside); `retrievals_extra` /
+    `retrievals_missing` the share of items with more / fewer query tokens than the data has."""
+    exact = extra = missing = 0
+    for query, output in zip(queries, outputs):
+        gold = query["messages"][-1]["content"]
+        expected = gold.count(query_token)
+        made = len({hit["position"] for hit in output["retrievals"]})  # one query token, top_k hits
+        generated = output["generated_text"]
+        if query_token in generated:
+            exact += " ".join(generated.split(query_token, 1)[0].split()) == " ".join(gold.split(query_token, 1)[0].split())
+        extra += made > expected
+        missing += made < expected
+    n = max(1, len(outputs))
+    return {"emission_exact": exact / n, "retrievals_extra": extra / n, "retrievals_missing": missing / n}
 
 
 def end_to_end_linking_metrics(queries: list[dict], links: list[list[dict]]) -> dict:
