@@ -154,3 +154,22 @@ def test_collator_without_random_negatives_uses_hard_ones_only():
     batch = make_collator(random_negatives=False)([example(0, "d1", ["d2"])])
     assert batch["positive_index"].tolist() == [0] and batch["negative_index"].tolist() == [[1, -1, -1]]
     assert batch["retrieval_positions"].shape == (3, 2)  # 1 anchor + 2 document vectors
+
+
+def test_negatives_never_include_a_document_the_anchor_accepts():
+    """An anchor's other acceptable documents and the other vectors of its positive's document are not negatives
+    (hard or random), and the collator hands the loss the ids it needs to mask them."""
+    two_vectors = OneGenDataCollator(
+        corpus_input_ids=[[5, 400, 5, 400], [5, 400], [5, 400], [5, 400]], corpus_vector_positions=[[1, 3], [1], [1], [1]],
+        corpus_uids=["d0", "d1", "d2", "d3"], pad_token_id=0, n_neg_per_pos=3, random_negatives=True, seed=0,
+    )
+    for seed in range(20):
+        two_vectors.seed = seed
+        record = {"example_id": 0, "input_ids": [7] * 6, "labels": [7] * 6, "anchor_positions": [4],
+                  "anchor_slots": [0], "positives": [["d0-0", "d1"]], "negatives": [["d0-1", "d1", "d2"]]}
+        batch = two_vectors([record])
+        ids = batch["document_ids"].tolist()
+        negatives = {ids[i] for i in batch["negative_index"][0].tolist() if i >= 0}
+        accepted = set(batch["positive_ids"][0].tolist())
+        assert accepted == {0 << 16 | 0, 0 << 16 | 1, 1 << 16 | 0}  # both vectors of d0, and d1
+        assert not negatives & accepted and ids[batch["positive_index"][0]] in accepted

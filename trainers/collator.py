@@ -33,7 +33,11 @@ class OneGenDataCollator(DataCollatorMixin):
         input_ids, attention_mask, labels: `(num_rows, max_len)`;
         retrieval_positions: `(num_anchors + num_doc_vectors, 2)` `(row, position)`, anchors first;
         positive_index: `(num_anchors,)` and negative_index: `(num_anchors, n_neg_per_pos)` (-1 = none), indices
-        into the document vectors (rows of `retrieval_positions` after the anchors).
+        into the document vectors (rows of `retrieval_positions` after the anchors);
+        document_ids: `(num_doc_vectors,)` an id of each document vector that is the same on every process
+        (`corpus row << 16 | k`), and positive_ids: `(num_anchors, max_positives)` (-1 = none) the ids of every
+        vector an anchor accepts (all vectors of all its acceptable documents), so that a loss that gathers
+        documents across processes can drop duplicates and never count an acceptable document as a negative.
     """
 
     corpus_input_ids: list
@@ -58,13 +62,18 @@ class OneGenDataCollator(DataCollatorMixin):
             return None
         return index, k
 
+    def _document_vectors(self, uids: list[str]) -> set[tuple[int, int]]:
+        """Every vector `(doc, k)` of every document named in `uids`."""
+        docs = {self._uid_index.get(parse_uid(uid)[0]) for uid in uids} - {None}
+        return {(doc, k) for doc in docs for k in range(len(self.corpus_vector_positions[doc]))}
+
     def _random_vector(self, rng: random.Random) -> tuple[int, int]:
         doc = rng.randrange(len(self.corpus_uids))
         return doc, rng.randrange(len(self.corpus_vector_positions[doc]))
 
     def torch_call(self, examples: list[dict]) -> dict:
         rng = random.Random(f"{self.seed}/{self.epoch}/{[e['example_id'] for e in examples]}")
-        anchors, positives = [], []  # anchors: (row, position); positives: (doc, k)
+        anchors, positives, accepted = [], [], []  # (row, position, hard uids); (doc, k); {(doc, k), ...}
         for row, example in enumerate(examples):
             candidates = [
                 (position, slot)
@@ -75,20 +84,24 @@ class OneGenDataCollator(DataCollatorMixin):
                 position, slot = candidates[c]
                 anchors.append((row, position, example["negatives"][slot]))
                 positives.append(self._vector(rng.choice(example["positives"][slot])))
+                accepted.append(self._document_vectors(example["positives"][slot]))
 
         batch_positives = set(positives)
         negatives = []
-        for (_, _, hard), positive in zip(anchors, positives):
+        for (_, _, hard), own in zip(anchors, accepted):
+            # Never a negative: a positive of the batch, or any vector of a document this anchor accepts.
+            excluded = batch_positives | own
             picked = []
             for uid in hard:
                 vector = self._vector(uid)
-                if len(picked) < self.n_neg_per_pos and vector not in batch_positives and vector not in picked:
+                if len(picked) < self.n_neg_per_pos and vector is not None and vector not in excluded \
+                        and vector not in picked:
                     picked.append(vector)
             attempts = 0
             while self.random_negatives and len(picked) < self.n_neg_per_pos and attempts < 20 * self.n_neg_per_pos:
                 vector = self._random_vector(rng)
                 attempts += 1
-                if vector not in batch_positives and vector not in picked:
+                if vector not in excluded and vector not in picked:
                     picked.append(vector)
             negatives.append(picked)
 
@@ -114,7 +127,13 @@ class OneGenDataCollator(DataCollatorMixin):
         negative_index = torch.full((len(anchors), self.n_neg_per_pos), -1, dtype=torch.long)
         for i, picked in enumerate(negatives):
             negative_index[i, : len(picked)] = torch.tensor([vector_index[v] for v in picked], dtype=torch.long)
+        width = max([len(own) for own in accepted], default=0)
+        positive_ids = torch.full((len(anchors), width), -1, dtype=torch.long)
+        for i, own in enumerate(accepted):
+            positive_ids[i, : len(own)] = torch.tensor(sorted(doc << 16 | k for doc, k in own), dtype=torch.long)
         return {
+            "document_ids": torch.tensor([doc << 16 | k for doc, k in vectors], dtype=torch.long),
+            "positive_ids": positive_ids,
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "labels": label_tensor,

@@ -8,6 +8,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def all_gather_ids(ids: torch.Tensor) -> torch.Tensor:
+    """Concatenate the integer ids `(n_local,)` of all processes, each process's padded with -1 to the largest
+    count (the layout of [`all_gather_with_grad`])."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return ids
+    sizes = [torch.zeros(1, dtype=torch.long, device=ids.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor([ids.shape[0]], device=ids.device))
+    padded = int(max(size.item() for size in sizes))
+    parts = [torch.empty(padded, dtype=ids.dtype, device=ids.device) for _ in sizes]
+    dist.all_gather(parts, F.pad(ids, (0, padded - ids.shape[0]), value=-1))
+    return torch.cat(parts)
+
+
 def all_gather_with_grad(tensor: torch.Tensor) -> tuple[torch.Tensor, int, torch.Tensor]:
     """Concatenate `tensor` (`(n_local, dim)`, n_local may differ per process) over all processes, keeping the
     gradient to the local part (`torch.distributed.nn.functional.all_gather` is autograd-aware).
@@ -77,12 +90,18 @@ class InfoNCELoss(nn.Module):
     `gather_across_devices=True` of every process's batch (autograd-aware all-gather), so the loss of
     `n` processes with batch `b` equals the one-process loss on batch `n * b`.
 
+    Documents are told apart by `document_ids`: a document that appears more than once (in two processes'
+    batches) counts once, and no document the anchor accepts (`positive_ids`: every vector of every acceptable
+    document) counts as its negative. Without ids, every row is a distinct document and only the target is
+    positive.
+
     Args:
         temperature (`float`): $\tau$.
         gather_across_devices (`bool`): gather the documents of all processes.
 
     Inputs and returns: as [`BPRLoss`]; `negative_index` is not needed (every other document is a negative), and
-    accuracy = fraction of anchors whose positive is the top-scoring document.
+    accuracy = fraction of anchors whose positive is the top-scoring document. Optional `document_ids`
+    `(num_documents,)` and `positive_ids` `(num_anchors, max_positives)` (-1 = none), as the collator returns them.
     """
 
     def __init__(self, temperature: float = 0.05, gather_across_devices: bool = False):
@@ -90,17 +109,31 @@ class InfoNCELoss(nn.Module):
         self.temperature = temperature
         self.gather_across_devices = gather_across_devices
 
-    def forward(self, anchors, documents, positive_index, negative_index=None):
+    def forward(self, anchors, documents, positive_index, negative_index=None, document_ids=None, positive_ids=None):
         anchors, documents = F.normalize(anchors, dim=-1), F.normalize(documents, dim=-1)
-        offset = 0
+        offset, valid = 0, torch.ones(documents.shape[0], dtype=torch.bool, device=documents.device)
+        local_ids = document_ids
         if self.gather_across_devices:
             documents, offset, valid = all_gather_with_grad(documents)
+            document_ids = all_gather_ids(document_ids) if document_ids is not None else None
         if anchors.shape[0] == 0:
             return documents.sum() * 0.0, torch.ones((), device=documents.device)
         scores = anchors @ documents.T / self.temperature  # (A, D)
-        if self.gather_across_devices:
-            scores = scores.masked_fill(~valid[None, :], float("-inf"))  # padding rows of smaller batches
         targets = positive_index + offset
+        drop = ~valid[None, :].expand_as(scores)  # padding rows of smaller batches
+        if document_ids is not None:
+            # Each document once (its first row), and the anchor's target moved to that row.
+            same = document_ids[:, None] == document_ids[None, :]
+            duplicate = torch.tril(same & valid[:, None] & valid[None, :], diagonal=-1).any(dim=1)
+            first = valid & ~duplicate
+            target_ids = local_ids[positive_index]
+            targets = ((document_ids[None, :] == target_ids[:, None]) & first[None, :]).long().argmax(dim=-1)
+            drop = drop | ~first[None, :]
+            if positive_ids is not None:  # other acceptable documents are not negatives
+                accepted = (document_ids[None, :, None] == positive_ids[:, None, :]).any(dim=-1)
+                columns = torch.arange(scores.shape[1], device=scores.device)
+                drop = drop | (accepted & (columns[None, :] != targets[:, None]))
+        scores = scores.masked_fill(drop, float("-inf"))
         loss = F.cross_entropy(scores, targets)
         accuracy = (scores.argmax(dim=-1) == targets).float().mean()
         return loss, accuracy

@@ -238,7 +238,9 @@ class OneGenTrainer(Trainer):
         )
         embeddings = outputs.retrieval_embeddings.float()
         loss_ret, accuracy = self.retrieval_loss(
-            embeddings[:num_anchors], embeddings[num_anchors:], inputs["positive_index"], inputs["negative_index"]
+            embeddings[:num_anchors], embeddings[num_anchors:], inputs["positive_index"], inputs["negative_index"],
+            **({"document_ids": inputs["document_ids"], "positive_ids": inputs["positive_ids"]}
+               if isinstance(self.retrieval_loss, InfoNCELoss) else {}),
         )
         loss_gen = outputs.loss
         loss = self.args.lambda_gen * loss_gen + self.args.lambda_ret * loss_ret

@@ -29,10 +29,15 @@ def main():
     items = make_items(8, seed=8)
     corpus = load_corpus(corpus_records(items), "[RD]")
     corpus = corpus.map(lambda r: tokenize_document(r["messages"], tokenizer, model.config))
-    examples = load_train_examples(train_records(items), "[RQ]", corpus)
+    # Each example's hard negative is a positive of the other process's half: after the gather, those documents
+    # sit on both processes and must count once, as in the one-process batch, where the collator dedups them.
+    records = train_records(items)
+    for i, record in enumerate(records):
+        record["messages"][-1]["negative"] = [[items[(i + len(items) // 2) % len(items)]["uid"]]]
+    examples = load_train_examples(records, "[RQ]", corpus)
     examples = examples.map(lambda r: tokenize_example(r["messages"], tokenizer, model.config))
     collator = OneGenDataCollator(corpus["input_ids"], corpus["vector_positions"], corpus["uid"],
-                                  tokenizer.pad_token_id, n_neg_per_pos=0, random_negatives=False)
+                                  tokenizer.pad_token_id, n_neg_per_pos=1, random_negatives=False)
 
     def loss_on(rows, gather):
         batch = collator([examples[i] for i in rows])
@@ -40,8 +45,9 @@ def main():
                     retrieval_positions=batch["retrieval_positions"], return_logits=False)
         anchors = batch["positive_index"].shape[0]
         embeddings = out.retrieval_embeddings
-        return InfoNCELoss(0.05, gather_across_devices=gather)(embeddings[:anchors], embeddings[anchors:],
-                                                               batch["positive_index"])[0]
+        return InfoNCELoss(0.05, gather_across_devices=gather)(
+            embeddings[:anchors], embeddings[anchors:], batch["positive_index"],
+            document_ids=batch["document_ids"], positive_ids=batch["positive_ids"])[0]
 
     half = len(items) // world_size
     local = loss_on(range(rank * half, (rank + 1) * half), gather=True)
