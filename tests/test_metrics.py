@@ -125,6 +125,29 @@ def test_el_micro_scores_duplicates_nil_and_in_kb_accuracy(el):
     assert scores["in_kb_accuracy"] == pytest.approx(2 / 3)
 
 
+def test_el_each_nil_occurrence_removes_one_prediction(el):
+    """Two predictions of a mention whose gold is NIL once: one is removed, the other still counts (as the original
+    scorer does), rather than every prediction of that mention being dropped."""
+    predictions = [[{"mention": "Obama", "entity": "p1"}, {"mention": "Obama", "entity": "p1"}]]
+    references = [[{"mention": "Obama", "entity": "NIL"}, {"mention": "Obama", "entity": "p1"}]]
+    scores = el.compute(predictions=predictions, references=references)
+    assert (scores["num_predicted"], scores["num_gold"], scores["num_correct"]) == (1, 1, 1)
+
+
+def test_retrieval_ties_break_by_ascending_doc_id_whatever_the_kb_order():
+    from onegen.eval.retrievers import retrieve
+
+    class Constant:  # scores every document alike
+        name = "constant"
+
+        def __call__(self, records):
+            return np.zeros((len(records), 1, 3))
+
+    records = [{"messages": [{"role": "assistant", "content": "", "positive": [["b"]]}]}]
+    run = retrieve(Constant(), records, ["c", "a", "b"], depth=3)
+    assert run.rankings == [[["a", "b", "c"]]]
+
+
 def test_metrics_load_by_path_offline_and_unknown_names_fail():
     for name in onegen.metrics.METRICS:
         module = evaluate.load(onegen.metrics.path(name))

@@ -5,7 +5,7 @@ the reference conversation, document vectors at the document token), BM25 (`bm25
 
 Each scorer maps a batch of query records to scores of shape `(batch, hops, num_docs)`: OneGen has one query vector
 per query token of the conversation (hop), the baselines score the query text once and reuse it for every hop
-(single-shot retrieval). `retrieve` turns scores into rankings (ties broken by KB order, i.e. ascending doc id, as
+(single-shot retrieval). `retrieve` turns scores into rankings (ties broken by ascending doc id, as
 sentence-transformers' evaluator does) and keeps the scores of each record's candidates.
 """
 
@@ -125,12 +125,14 @@ def retrieve(scorer, records: list[dict], doc_ids: list[str], depth: int = 100, 
     """Rank the KB for every hop of every record with `scorer`, keeping the top `depth` ids and candidate scores."""
     position = {doc_id: i for i, doc_id in enumerate(doc_ids)}
     ids = np.asarray(doc_ids, dtype=object)
+    id_rank = np.empty(len(doc_ids), dtype=np.int64)  # ties break by ascending doc id, as sentence-transformers
+    id_rank[sorted(range(len(doc_ids)), key=doc_ids.__getitem__)] = np.arange(len(doc_ids))
     run = RetrievalRun()
     for start in logging.tqdm(range(0, len(records), batch_size), desc=desc or f"Retrieving ({scorer.name})",
                               unit="batch"):
         batch = records[start : start + batch_size]
         scores = scorer(batch)
-        order = np.argsort(-scores, axis=-1, kind="stable")[..., :depth]
+        order = np.lexsort((np.broadcast_to(id_rank, scores.shape), -scores), axis=-1)[..., :depth]
         for row, record in enumerate(batch):
             hops = len(record["messages"][-1]["positive"])
             run.rankings.append([list(ids[order[row, min(h, scores.shape[1] - 1)]]) for h in range(hops)])

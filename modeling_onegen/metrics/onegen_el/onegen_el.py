@@ -60,11 +60,15 @@ class OnegenEl(evaluate.Metric):
         predicted, gold = collections.Counter(), collections.Counter()
         in_kb_total, in_kb_correct = 0, 0
         for doc, (pred_links, gold_links) in enumerate(zip(predictions, references)):
-            nil_mentions = {g["mention"].strip() for g in gold_links if g["entity"] is None or g["entity"] in nil}
+            # As the original scorer: each NIL gold occurrence removes one prediction of its mention.
+            nil_left = collections.Counter(
+                g["mention"].strip() for g in gold_links if g["entity"] is None or g["entity"] in nil
+            )
             first_prediction = {}
             for link in pred_links:
                 mention = link["mention"].strip()
-                if mention in nil_mentions:
+                if nil_left[mention] > 0:
+                    nil_left[mention] -= 1
                     continue
                 predicted[(doc, mention, link["entity"])] += 1
                 first_prediction.setdefault(mention, link["entity"])
