@@ -7,13 +7,15 @@ standard library and `configuration_onegen` (same folder).
 
 import os
 from dataclasses import dataclass
+from typing import Unpack
 
 import torch
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
-from transformers.utils import logging
+from transformers.utils import TransformersKwargs, can_return_tuple, logging
+from transformers.utils.deprecation import deprecate_kwarg
 
 from .configuration_onegen import TOKEN_FIELDS, OneGenConfig
 
@@ -35,6 +37,32 @@ _LOSS_KWARGS = ("num_items_in_batch", "ignore_index", "shift_labels")
 # transformers 5.24 renamed the KV cache argument and output field `past_key_values` -> `cache` (the old name is
 # deprecated, removed from `forward` in 5.40). Pass and read the cache under the name the installed version uses.
 CACHE_NAME = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+
+# Capability flags of `PreTrainedModel` that describe the wrapped model, not the wrapper: each instance copies them
+# from the wrapped model's class (see `OneGenForCausalLM.__init__`). Only those the installed version defines.
+_WRAPPED_MODEL_FLAGS = tuple(
+    flag
+    for flag in (
+        "_supports_sdpa",
+        "_supports_flash_attn",
+        "_supports_flex_attn",
+        "_supports_attention_backend",
+        "_compatible_flash_implementations",
+        "_can_compile_fullgraph",
+        "_supports_context_parallel",
+        "_is_stateful",
+        "supports_gradient_checkpointing",
+    )
+    if hasattr(PreTrainedModel, flag)
+)
+
+
+def _warn_past_key_values(forward):
+    """From transformers 5.24, `past_key_values` is the deprecated name of `cache`: warn and rename, as its models
+    do. Before, it is the current name, which `forward` accepts silently."""
+    if CACHE_NAME != "cache":
+        return forward
+    return deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")(forward)
 
 
 @dataclass
@@ -87,8 +115,31 @@ def _drop_gguf_quantization_flag(model: PreTrainedModel) -> None:
         del model.config.quantization_config
 
 
+def _untie_output_embeddings(model: PreTrainedModel) -> None:
+    """Give a tied causal LM's head its own copy of the embedding matrix (logits are unchanged)."""
+    embeddings, head = model.get_input_embeddings(), model.get_output_embeddings()
+    if head is None or head.weight is not embeddings.weight:
+        return
+    head.weight = torch.nn.Parameter(embeddings.weight.detach().clone())
+    model.config.tie_word_embeddings = False
+    if hasattr(model.config, "get_text_config"):  # multimodal configs keep the flag on their text sub-config
+        model.config.get_text_config().tie_word_embeddings = False
+    if hasattr(model, "all_tied_weights_keys"):  # the tie map cached at construction, read when a wrapper ties
+        model.all_tied_weights_keys = model.get_expanded_tied_weights_keys(all_submodels=False)
+
+
 def _is_causal_lm_config(config) -> bool:
     return type(config) in MODEL_FOR_CAUSAL_LM_MAPPING
+
+
+def _causal_lm_class(config) -> type:
+    """The class `AutoModelForCausalLM.from_config(config)` builds (a config type may map to several; then
+    `config.architectures` picks, as in transformers' auto factory)."""
+    classes = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
+    if not isinstance(classes, (list, tuple)):
+        return classes
+    by_name = {cls.__name__: cls for cls in classes}
+    return next((by_name[a] for a in getattr(config, "architectures", None) or [] if a in by_name), classes[0])
 
 
 def truncation_keeping(input_ids: list[int], max_length: int | None, keep_ids: set[int], where: str) -> list[int]:
@@ -112,19 +163,32 @@ class OneGenPreTrainedModel(PreTrainedModel):
     config: OneGenConfig
     config_class = OneGenConfig
     base_model_prefix = "lm"
+    # Class-level capability flags say what the wrapper itself allows (it adds no attention and no graph break);
+    # every instance replaces them with its wrapped model's (`_WRAPPED_MODEL_FLAGS`).
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _supports_flash_attn = True
     _supports_flex_attn = True
     _supports_attention_backend = True
+    _can_compile_fullgraph = True
     # The wrapper ties no weights of its own; the wrapped model declares its tie (e.g. SmolLM2's head = embedding)
     # in its own `_tied_weights_keys`. A dict (not None) is what makes transformers and PEFT look into submodules:
     # without it, PEFT's `trainable_token_indices` misses the tie and the head rows of new tokens never train.
     _tied_weights_keys = {}
 
+    # The wrapper owns no weights: every module is the wrapped model's (`self.lm`, the `base_model_prefix`), which
+    # initialises it as it would on its own.
     def _init_weights(self, module):
-        # The wrapper owns no weights; transformers dispatches the wrapped model's modules to its own `_init_weights`.
-        pass
+        # Called directly on the wrapper for modules it builds for the wrapped model (`resize_token_embeddings`).
+        self.lm._init_weights(module)
+
+    def initialize_weights(self):
+        # Not through the wrapper's own pass: transformers hands the outermost model's `is_custom_code()` (true for
+        # this remote code) down to every sub-model, and for custom code it counts a module whose own parameters
+        # are all initialised (trivially so with none, like GPT-2's attention block) as done, so module-level inits
+        # such as GPT-2's scaled `c_proj` would never run on weights missing from a checkpoint.
+        self.lm.initialize_weights()
+        super().initialize_weights()  # marks the wrapper itself; the wrapped model's modules are already done
 
 
 class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
@@ -138,13 +202,18 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
     """
 
     def __init__(self, config: OneGenConfig, lm: PreTrainedModel | None = None):
-        super().__init__(config)
         if not _is_causal_lm_config(config.text_config):
             raise TypeError(
                 f"OneGenConfig.text_config is a {type(config.text_config).__name__} (model_type "
                 f"{getattr(config.text_config, 'model_type', None)!r}), which is not a causal LM config known to "
                 "AutoModelForCausalLM"
             )
+        # The wrapped model's capabilities (attention backends, compile, gradient checkpointing) are this model's.
+        # Set before `PreTrainedModel.__init__`, which already checks the attention implementation against them.
+        wrapped_class = type(lm) if lm is not None else _causal_lm_class(config.text_config)
+        for flag in _WRAPPED_MODEL_FLAGS:
+            object.__setattr__(self, flag, getattr(lm if lm is not None else wrapped_class, flag))
+        super().__init__(config)
         self.lm = lm if lm is not None else AutoModelForCausalLM.from_config(config.text_config)
         # One config object for both, so resizing or attention changes on the inner model show in config.json.
         self.config.text_config = self.lm.config
@@ -185,6 +254,8 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
     # ----------------------------------------------------------------------------------------------------------
     # Forward
     # ----------------------------------------------------------------------------------------------------------
+    @_warn_past_key_values
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -197,8 +268,8 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
         logits_to_keep: int | torch.Tensor = 0,
         retrieval_positions: torch.LongTensor | None = None,
         return_logits: bool = True,
-        **kwargs,
-    ) -> OneGenCausalLMOutputWithPast:
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> OneGenCausalLMOutputWithPast | tuple:
         r"""
         Same contract as the wrapped `*ForCausalLM.forward`.
 
@@ -218,6 +289,8 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
             return_logits (`bool`, defaults to `True`):
                 With `False`, no logits are returned, and the loss (if `labels` are given) computes vocabulary logits
                 only at labelled positions: rows without labels (e.g. documents) never pay for the LM head.
+            return_dict (`bool`, *optional*): with `False` (or `config.return_dict=False`), the output's non-`None`
+                fields come back as a tuple, in field order.
 
         Returns:
             [`OneGenCausalLMOutputWithPast`] with `logits` of shape `(batch_size, kept_positions, vocab_size)`,
@@ -228,7 +301,8 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
         if "past_key_values" in kwargs:  # the name generate and callers use before transformers 5.24
             legacy = kwargs.pop("past_key_values")
             cache = legacy if cache is None else cache
-        kwargs["return_dict"] = True  # this forward always returns an output object, as `@can_return_tuple` models do
+        # `@can_return_tuple` has taken the caller's `return_dict`; the backbone's fields are read by name.
+        kwargs["return_dict"] = True
         outputs = self.get_decoder()(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -263,13 +337,18 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
             retrieval_embeddings=retrieval_embeddings,
         )
 
-    def _loss_at_labelled_positions(self, hidden_states, labels, num_items_in_batch=None, ignore_index=-100, **_):
+    def _loss_at_labelled_positions(
+        self, hidden_states, labels, num_items_in_batch=None, ignore_index=-100, shift_labels=None, **_
+    ):
         """Next-token cross-entropy computed only where a label exists (same value as the dense loss).
 
-        hidden_states: `(batch, seq, hidden)`; labels: `(batch, seq)`, unshifted, `ignore_index` where no loss."""
-        shift_labels = labels[:, 1:]
+        hidden_states: `(batch, seq, hidden)`; labels: `(batch, seq)`, unshifted, `ignore_index` where no loss;
+        shift_labels: `(batch, seq)`, already aligned with the positions (sequence/context parallel training shifts
+        before sharding), replaces `labels` when given, as in transformers' causal LM loss."""
+        if shift_labels is None:
+            hidden_states, shift_labels = hidden_states[:, :-1], labels[:, 1:]
         mask = shift_labels != ignore_index
-        logits = self.compute_logits(hidden_states[:, :-1][mask]).float()  # (num_labelled, vocab)
+        logits = self.compute_logits(hidden_states[mask]).float()  # (num_labelled, vocab)
         loss = F.cross_entropy(logits, shift_labels[mask], reduction="sum")
         if num_items_in_batch is None:
             return loss / mask.sum().clamp(min=1)
@@ -394,6 +473,7 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
         retrieval_mode: str = "insert",
         token_descriptions: dict[str, str] | None = None,
         add_tokens: bool = True,
+        untie_word_embeddings: bool = True,
         **from_pretrained_kwargs,
     ) -> "OneGenForCausalLM":
         r"""
@@ -414,9 +494,16 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
             add_tokens (`bool`, defaults to `True`): add the tokens. With `False`, every token must already be a
                 single token of `tokenizer` (used to convert checkpoints that already carry them); nothing is
                 resized or initialised.
+            untie_word_embeddings (`bool`, defaults to `True`): give a base model whose head shares the input
+                embedding (SmolLM2, Qwen2.5 up to 3B, Llama 3.2 1B/3B) a head of its own. A query token plays two
+                roles: as input it shapes the query vector, as output it decides when to retrieve; one shared row
+                cannot learn both (on a tiny tied Llama under LoRA, p(query token) stays at 0.02 where an untied
+                head reaches 0.99). Costs one more vocabulary x hidden matrix, about 20-27% of such small models.
         """
         model = cls._load_causal_lm(model_or_path, **from_pretrained_kwargs)
         _drop_gguf_quantization_flag(model)
+        if untie_word_embeddings and add_tokens:
+            _untie_output_embeddings(model)
         strings = {
             "query_token": query_token,
             "doc_token": doc_token,

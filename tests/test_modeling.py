@@ -56,20 +56,21 @@ def test_adding_tokens_keeps_old_logits(arch):
     torch.testing.assert_close(logits[..., : reference.shape[-1]], reference, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("tie", [False, True])
-def test_new_rows_are_the_mean_of_their_description(tie):
+@pytest.mark.parametrize("tie,untie", [(False, True), (True, True), (True, False)])
+def test_new_rows_are_the_mean_of_their_description(tie, untie):
     base = tiny_causal_lm("qwen2", tie=tie)
     old_input = base.get_input_embeddings().weight.detach().clone()
     old_output = base.get_output_embeddings().weight.detach().clone()
     tokenizer = tiny_tokenizer()
     model = OneGenForCausalLM.from_base_model(
         base, tokenizer, context_tags=("<paragraph>", "</paragraph>"), continuation_token="[_CONTINUE_]",
-        token_descriptions={"doc_token": "a famous book"},
+        token_descriptions={"doc_token": "a famous book"}, untie_word_embeddings=untie,
     )
     descriptions = {**DEFAULT_TOKEN_DESCRIPTIONS, "doc_token": "a famous book"}
     new_input = model.get_input_embeddings().weight
     new_output = model.get_output_embeddings().weight
-    assert (new_input.data_ptr() == new_output.data_ptr()) == tie
+    # A tied base gets a head of its own by default (the query token's input and output rows differ in role).
+    assert (new_input.data_ptr() == new_output.data_ptr()) == (tie and not untie) == model.config.tie_word_embeddings
     for field, token_id in model.config.special_token_ids.items():
         # Ids were looked up by string: the config's id is the tokenizer's id for the config's string.
         assert tokenizer.convert_tokens_to_ids(getattr(model.config, field)) == token_id

@@ -18,19 +18,24 @@ from onegen import OneGenForCausalLM
 DOCS = ["paris is the capital of france", "a cat[RD] and a dog[RD]"]
 
 
-def build_and_save(path, arch="llama", tie=False):
+def build_and_save(path, arch="llama", tie=False, keep_tie=True):
+    """A tiny OneGen model saved to `path`; a tied base keeps its tie unless `keep_tie=False` (the default of
+    `from_base_model`, which gives the head its own rows)."""
     tokenizer = tiny_tokenizer()
     model = OneGenForCausalLM.from_base_model(
-        tiny_causal_lm(arch, tie=tie), tokenizer, context_tags=("<paragraph>", "</paragraph>")
+        tiny_causal_lm(arch, tie=tie), tokenizer, context_tags=("<paragraph>", "</paragraph>"),
+        untie_word_embeddings=not keep_tie,
     )
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return model, tokenizer
 
 
-@pytest.mark.parametrize("arch,tie", [("llama", False), ("qwen2", True), ("gpt2", True)])
-def test_round_trip_is_exact(tmp_path, arch, tie):
-    model, tokenizer = build_and_save(tmp_path, arch, tie)
+@pytest.mark.parametrize("arch,tie,keep_tie", [("llama", False, True), ("qwen2", True, True), ("gpt2", True, True),
+                                               ("qwen2", True, False)])
+def test_round_trip_is_exact(tmp_path, arch, tie, keep_tie):
+    model, tokenizer = build_and_save(tmp_path, arch, tie, keep_tie)
+    tie = tie and keep_tie
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["auto_map"] == {"AutoConfig": "configuration_onegen.OneGenConfig",
                                   "AutoModelForCausalLM": "modeling_onegen.OneGenForCausalLM"}

@@ -75,6 +75,21 @@ def test_losses_match_their_formulas():
     assert accuracy == ((a @ d.T).argmax(-1) == positive_index).float().mean()
 
 
+def test_infonce_counts_each_document_once_and_no_accepted_document_as_a_negative():
+    torch.manual_seed(0)
+    anchors, documents = torch.randn(2, 8), torch.randn(5, 8)
+    # Rows 0 and 3 are one document (id 10) seen twice; anchor 1 accepts ids 11 and 12 (rows 1 and 2).
+    document_ids = torch.tensor([10, 11, 12, 10, 13])
+    positive_ids = torch.tensor([[10, -1], [11, 12]])
+    loss, _ = InfoNCELoss(0.1)(anchors, documents, torch.tensor([3, 1]), document_ids=document_ids,
+                               positive_ids=positive_ids)
+    a, d = F.normalize(anchors, dim=-1), F.normalize(documents, dim=-1)
+    scores = a @ d.T / 0.1
+    expected = (F.cross_entropy(scores[0, [0, 1, 2, 4]][None], torch.tensor([0]))  # the duplicate row 3 dropped
+                + F.cross_entropy(scores[1, [0, 1, 4]][None], torch.tensor([1]))) / 2  # and row 2, accepted too
+    torch.testing.assert_close(loss, expected)
+
+
 def test_sparse_generation_loss_equals_the_dense_loss():
     model, tokenizer = onegen_model()
     batch = tokenizer(["the capital of france is paris", "a cat"], return_tensors="pt", padding=True)
@@ -135,6 +150,50 @@ def test_lora_trains_and_saves_an_adapter(tmp_path):
     head_after = merged.get_output_embeddings().weight.detach()
     assert not torch.allclose(head_after[ids], head_before[ids])
     assert torch.equal(head_after[: ids[0]], head_before[: ids[0]])
+
+
+@pytest.mark.parametrize("tie,untie", [(True, True), (False, True), (True, False)],
+                         ids=["tied-base", "untied-base", "tie-kept"])
+def test_lora_learns_to_emit_the_query_token_and_merges_into_the_trained_model(tmp_path, tie, untie):
+    """Under LoRA the head rows of the new tokens must train whether the base model ties its head or not, and the
+    merged, saved and reloaded model must be the model that was trained. A tied base gets a head of its own by
+    default; kept tied, PEFT must see the tie (the head is the embedding) so that merging stays exact."""
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+
+    items = make_items(96, seed=6)
+    tokenizer = tiny_tokenizer()
+    base = tiny_causal_lm("llama", tie=tie)
+    model = OneGenForCausalLM.from_base_model(base, tokenizer, untie_word_embeddings=untie)
+    tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    assert tied is model.config.tie_word_embeddings is (tie and not untie)
+    query_id = model.config.query_token_id
+    prefixes = [tokenizer(query_prefix(tokenizer, item)[: -len("[RQ]")], add_special_tokens=False,
+                          return_tensors="pt").input_ids for item in items[:16]]  # where the query token goes
+
+    def logits_at_prefixes(m):
+        with torch.no_grad():
+            return torch.stack([m(input_ids=ids).logits[0, -1].float() for ids in prefixes])
+
+    def p_query(m):
+        return torch.softmax(logits_at_prefixes(m), -1)[:, query_id]
+
+    assert p_query(model).max() < 0.05
+    trainer = OneGenTrainer(model, config(tmp_path, max_steps=120, learning_rate=1e-2, per_device_train_batch_size=8),
+                            train_dataset=train_records(items), corpus=corpus_records(items),
+                            processing_class=tokenizer,
+                            peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    trainer.train()
+    peft_model = trainer.model.eval()
+    if not tied:  # one shared row cannot learn both roles of the query token (measured: p stays near 0.02)
+        p = p_query(peft_model)
+        assert p.median() > 0.95 and p.min() > 0.8, p
+    trained_logits = logits_at_prefixes(peft_model)
+    merged = peft_model.merge_and_unload()
+    merged.save_pretrained(tmp_path / "merged")
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
+    torch.testing.assert_close(logits_at_prefixes(reloaded), trained_logits, atol=1e-4, rtol=1e-4)
+    assert (reloaded.get_output_embeddings().weight is reloaded.get_input_embeddings().weight) is tied
 
 
 def test_model_card_and_bad_arguments(tmp_path):
