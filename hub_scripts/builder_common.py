@@ -277,7 +277,9 @@ def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list
         }
         (tmp_dir / "build_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
         card_writer(tmp_dir, info)
-        os.chmod(tmp_dir, 0o755)
+        umask = os.umask(0o022)  # read it (by setting it) and put it back: mkdtemp made the folder 0700
+        os.umask(umask)
+        os.chmod(tmp_dir, 0o777 & ~umask)
         replace_dir_atomically(tmp_dir, output_dir)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)

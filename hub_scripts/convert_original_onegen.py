@@ -9,20 +9,20 @@ The original checkpoints are plain Llama (or Qwen2 / Mistral) checkpoints whose 
   and `<paragraph>`, `</paragraph>` around inserted passages (multi-hop and Self-RAG checkpoints).
 
 The weights are kept as they are (no resize, no re-initialisation); the roles and the mode go into `OneGenConfig`.
+The output folder holds the model, its tokenizer and the model's and the `onegen-rag` pipeline's code, so it loads
+as a model and as a pipeline, with the `onegen` package or without it (`trust_remote_code=True`).
 
     python hub_scripts/convert_original_onegen.py --input_dir OneGen-EntityLinking-Llama2-7B --output_dir onegen-el
 """
 
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
 
 from onegen import OneGenForCausalLM
+from onegen.pipelines import save_model_with_pipeline
 
 
 # Layouts of the released checkpoints (research notes, sections 1 and 8): the tokens that identify each one.
@@ -65,7 +65,8 @@ def detect_layout(tokenizer, source: str) -> str:
 
 
 def convert(input_dir: str | os.PathLike, output_dir: str | os.PathLike, layout: str | None = None, dtype="auto"):
-    """Convert the checkpoint in `input_dir` and write it to `output_dir` (atomically). Returns the model."""
+    """Convert the checkpoint in `input_dir` and write it, with the pipeline's code, to `output_dir` (atomically; an
+    existing folder that is not a model is refused). Returns the model."""
     tokenizer = AutoTokenizer.from_pretrained(input_dir)
     layout = layout or detect_layout(tokenizer, str(input_dir))
     if layout not in LAYOUTS:
@@ -73,18 +74,7 @@ def convert(input_dir: str | os.PathLike, output_dir: str | os.PathLike, layout:
     base = AutoModelForCausalLM.from_pretrained(input_dir, dtype=dtype)
     model = OneGenForCausalLM.from_base_model(base, tokenizer, add_tokens=False, **LAYOUTS[layout])
 
-    output_dir = Path(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        os.replace(tmp, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    save_model_with_pipeline(model, tokenizer, output_dir)
     return model
 
 

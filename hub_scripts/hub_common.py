@@ -42,7 +42,9 @@ def _build_atomically(target: Path, fill):
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         value = fill(work)
-        os.chmod(work, 0o755)
+        umask = os.umask(0o022)  # read it (by setting it) and put it back: mkdtemp made the folder 0700
+        os.umask(umask)
+        os.chmod(work, 0o777 & ~umask)
         replace_dir_atomically(work, target)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)

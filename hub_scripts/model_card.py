@@ -3,7 +3,10 @@
 `onegen eval` reports (as a `model-index` block and as tables against the baselines), and a usage snippet with
 `trust_remote_code=True` and a pinned revision."""
 
+import os
+
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from onegen.eval.report import HEADLINES, format_table
 
@@ -28,6 +31,19 @@ print(queries @ docs.T)
 ```'''
 
 
+def hub_model_id(name: str | None) -> str | None:
+    """`name` when it can be a Hub model id (`org/name` or `name`), else None: a config's `_name_or_path` is often a
+    local folder (`/root/.cache/onegen/...`), which means nothing on the Hub and must not become a card's
+    `base_model`."""
+    if not name or os.path.isabs(name) or name.startswith((".", "~")) or os.path.exists(name) or name.count("/") > 1:
+        return None
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return None
+    return name
+
+
 def eval_results(report: dict, dataset_ids: dict[str, str]) -> list[EvalResult]:
     """`EvalResult`s of the OneGen method of one report (its task's headline metrics)."""
     if "onegen" not in report["results"]:
@@ -45,8 +61,10 @@ def eval_results(report: dict, dataset_ids: dict[str, str]) -> list[EvalResult]:
 
 def build_model_card(repo_id: str, config, reports: list[dict], revision: str = "main", base_model: str | None = None,
                      dataset_ids: dict[str, str] | None = None, license: str = "apache-2.0") -> ModelCard:
-    """A model card for a OneGen model whose config is `config`, with one results table per report."""
+    """A model card for a OneGen model whose config is `config`, with one results table per report. A `base_model`
+    that is not a Hub id (a local path) is left out."""
     dataset_ids = dataset_ids or {}
+    base_model = hub_model_id(base_model)
     results = [r for report in reports for r in eval_results(report, dataset_ids)]
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1], base_model=base_model, license=license, library_name="transformers",

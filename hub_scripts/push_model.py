@@ -17,20 +17,23 @@ from pathlib import Path
 from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
 
 from hub_common import PushArguments, logger, prepared_folder, upload
-from model_card import build_model_card, eval_results
+from model_card import build_model_card, eval_results, hub_model_id
 from onegen.eval.report import read_report
 
 
 @dataclass
 class PushModelArguments(PushArguments):
     model_dir: str | None = field(
-        default=None, metadata={"help": "Saved OneGen model folder (with its tokenizer). Required."}
+        default=None, metadata={"help": "Saved OneGen model folder (with its tokenizer).", "required": True}
     )
     eval_reports: list[str] = field(default_factory=list, metadata={"help": "JSON reports written by `onegen eval`."})
     datasets: list[str] = field(
         default_factory=list, metadata={"help": "Hub dataset ids per task, as task=repo_id (e.g. wn-el=org/onegen-wn-el)."}
     )
-    base_model: str | None = field(default=None, metadata={"help": "Hub id of the base model (default: from the config)."})
+    base_model: str | None = field(
+        default=None, metadata={"help": "Hub id of the base model (default: the config's, when it is a Hub id and not a "
+                                        "local path)."}
+    )
     license: str = field(default="apache-2.0", metadata={"help": "Licence of the model card."})
 
 
@@ -86,7 +89,20 @@ def push_model(args: PushModelArguments):
 
 
 def main(argv: list[str] | None = None) -> int:
-    (args,) = HfArgumentParser(PushModelArguments).parse_args_into_dataclasses(args=argv)
+    parser = HfArgumentParser(PushModelArguments, prog="push_model.py")
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    # Argument mistakes are usage errors (message + exit status 2), not tracebacks.
+    if Path(args.model_dir, "adapter_config.json").is_file() and not Path(args.model_dir, "config.json").is_file():
+        parser.error(f"--model_dir {args.model_dir!r} holds a LoRA adapter, whose base is a local folder: publish the "
+                     "merged model (`onegen train ... --merge_adapter true`, the default of `onegen train`)")
+    if not Path(args.model_dir, "config.json").is_file():
+        parser.error(f"--model_dir {args.model_dir!r} is not a saved model folder (no config.json in it)")
+    if args.base_model and hub_model_id(args.base_model) is None:
+        parser.error(f"--base_model {args.base_model!r} is not a Hub model id (org/name)")
+    try:
+        _dataset_ids(args.datasets)
+    except ValueError as error:
+        parser.error(str(error))
     push_model(args)
     return 0
 

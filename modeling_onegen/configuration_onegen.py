@@ -5,6 +5,8 @@ Hub-facing file: it travels with saved models as remote code, so it imports only
 transformers.
 """
 
+import sys
+
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
@@ -19,6 +21,12 @@ TOKEN_FIELDS = (
     ("context_end_token", "context_end_token_id"),
     ("continuation_token", "continuation_token_id"),
 )
+
+
+def _registered_in_this_process(task: str) -> bool:
+    """Whether a pipeline `task` is registered in transformers' registry (not imported here when it is not loaded)."""
+    pipelines = sys.modules.get("transformers.pipelines")
+    return pipelines is not None and task in pipelines.PIPELINE_REGISTRY.get_supported_tasks()
 
 
 class OneGenConfig(PreTrainedConfig):
@@ -86,6 +94,14 @@ class OneGenConfig(PreTrainedConfig):
     tie_word_embeddings: bool = False
 
     def __post_init__(self, **kwargs):
+        # A saved folder carries the onegen-rag pipeline's code for processes without the `onegen` package. Where the
+        # package has registered "onegen-rag" (`import onegen`), that copy must not shadow it: transformers runs a
+        # config's `custom_pipelines` only with trust_remote_code=True, even for a task registered in the process.
+        pipelines = kwargs.get("custom_pipelines")
+        if pipelines and "onegen-rag" in pipelines and _registered_in_this_process("onegen-rag"):
+            kwargs["custom_pipelines"] = {task: entry for task, entry in pipelines.items() if task != "onegen-rag"}
+            if not kwargs["custom_pipelines"]:
+                del kwargs["custom_pipelines"]
         super().__post_init__(**kwargs)
         if self.retrieval_mode not in RETRIEVAL_MODES:
             raise ValueError(f"OneGenConfig.retrieval_mode must be one of {RETRIEVAL_MODES}, got {self.retrieval_mode!r}")

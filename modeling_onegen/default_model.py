@@ -58,6 +58,9 @@ def default_base_model_path(cache_dir: str | os.PathLike | None = None) -> Path:
         _drop_gguf_quantization_flag(model)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        umask = os.umask(0o022)  # read it (by setting it) and put it back: mkdtemp made the folder 0700
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
         os.replace(tmp, target)  # atomic: a crash leaves no half-written model folder
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -593,6 +593,16 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
                 if getattr(output, "bias", None) is not None:
                     output.bias[token_id] = output.bias[description_ids].mean()
 
+    # Set by `onegen/__init__.py` (the installed package) to `onegen.pipelines.save_pipeline_code`: it adds the
+    # onegen-rag pipeline's code and `custom_pipelines` entry to a saved folder, so every saved model also loads as a
+    # pipeline without the package. This file cannot import `pipelines`; loaded as remote code, it stays None.
+    _pipeline_code_writer = None
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if type(self)._pipeline_code_writer is not None and kwargs.get("is_main_process", True):
+            type(self)._pipeline_code_writer(save_directory)
+
     def export_base_model(self, save_directory: str | os.PathLike, tokenizer=None, **save_kwargs) -> None:
         """Save the wrapped model (and `tokenizer`, if given) as a plain checkpoint of the base architecture, loadable
         with `AutoModelForCausalLM.from_pretrained(save_directory)` and no remote code. The OneGen token roles are

@@ -7,7 +7,7 @@ The modules here are Hub-facing: they travel with saved models as the pipeline's
 
 from .decoding_onegen import OneGenGenerateOutput, onegen_generate
 from .document_index import DocumentIndex, model_fingerprint
-from .pipeline_onegen import OneGenRAGPipeline, save_model_with_pipeline
+from .pipeline_onegen import OneGenRAGPipeline, save_model_with_pipeline, save_pipeline_code
 
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "model_fingerprint",
     "onegen_generate",
     "save_model_with_pipeline",
+    "save_pipeline_code",
 ]

@@ -123,6 +123,12 @@ def normalize_corpus(corpus) -> list[dict]:
     of `{"id", "text"[, "title"]}` dicts, with a clear error naming the first bad row."""
     if isinstance(corpus, (str, bytes)):
         raise TypeError("corpus must be a list of documents (strings or dicts) or a datasets.Dataset, got one str")
+    if isinstance(corpus, dict) or (hasattr(corpus, "keys") and not hasattr(corpus, "column_names")):
+        # Iterating a dict yields its keys: {"id": .., "text": ..} would become documents named "id" and "text".
+        raise TypeError(
+            f"corpus must be a list of documents or a datasets.Dataset, got one dict (keys {sorted(corpus)}): pass "
+            "[document] for a single document, or datasets.Dataset.from_dict(columns) for a dict of columns"
+        )
     records = []
     for i, row in enumerate(corpus):
         if isinstance(row, str):
@@ -433,29 +439,47 @@ class DocumentIndex:
         """Read an index written by [`~DocumentIndex.save`]. With `model`, refuse it unless that model built it."""
         directory = Path(directory)
         config_path = directory / CONFIG_FILE
+        if not directory.is_dir():
+            raise FileNotFoundError(f"DocumentIndex folder {directory} does not exist")
         if not config_path.is_file():
-            raise FileNotFoundError(f"{directory} is not a DocumentIndex folder: {CONFIG_FILE} is missing")
+            raise FileNotFoundError(f"{directory} is not a DocumentIndex folder: {CONFIG_FILE} is missing. "
+                                    f"{_rebuild_hint(directory)}")
         try:
             config = json.loads(config_path.read_text())
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{config_path}: not valid JSON ({error})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise _damaged(directory, f"{CONFIG_FILE} is not valid JSON ({error})") from None
+        if not isinstance(config, dict):
+            raise _damaged(directory, f"{CONFIG_FILE} holds a JSON {type(config).__name__}, not an object")
         if config.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{config_path}: format_version {config.get('format_version')!r} is not supported "
-                             f"(this code reads version {FORMAT_VERSION})")
+                             f"(this code reads version {FORMAT_VERSION}). {_rebuild_hint(directory)}")
+        missing = [key for key in _CONFIG_KEYS if key not in config]
+        if missing:
+            raise _damaged(directory, f"{CONFIG_FILE} lacks the field(s) {missing}")
         faiss = _faiss()[0]
         if config["backend"] == "faiss" and faiss is None:
             raise ImportError(f"{directory} holds a faiss index; install faiss to load it: pip install faiss-cpu")
         params = {k: v for k, v in config["params"].items() if k in ("hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe")}
         index = cls(config["dim"], index_type=config["index_type"], backend=config["backend"],
-                    fingerprint=config["fingerprint"], device=device, **params)
-        rows = _read_documents(directory / config["documents_file"])
+                    fingerprint=config.get("fingerprint"), device=device, **params)
+        try:
+            rows = _read_documents(directory / config["documents_file"])
+        except (FileNotFoundError, ValueError, OSError) as error:
+            raise _damaged(directory, str(error)) from error
         counts = [int(row.pop("num_vectors")) for row in rows]
         if len(rows) != config["num_documents"] or sum(counts) != config["num_vectors"]:
-            raise ValueError(f"{directory}: {config['documents_file']} lists {len(rows)} documents with {sum(counts)} "
-                             f"vectors but {CONFIG_FILE} says {config['num_documents']} and {config['num_vectors']}")
+            raise _damaged(directory, f"{config['documents_file']} lists {len(rows)} documents with {sum(counts)} "
+                                      f"vectors but {CONFIG_FILE} says {config['num_documents']} and "
+                                      f"{config['num_vectors']}")
         data_path = directory / config["data_file"]
+        if not data_path.is_file():
+            raise _damaged(directory, f"{config['data_file']} (the vectors) is missing")
         if config["backend"] == "faiss":
-            index._faiss_index = faiss.read_index(str(data_path))
+            try:
+                index._faiss_index = faiss.read_index(str(data_path))
+            except RuntimeError as error:  # faiss's own message is about its C++ internals ("Index type 0x...")
+                reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
+                raise _damaged(directory, f"{config['data_file']} is not a readable faiss index ({reason})") from None
             stored = index._faiss_index.ntotal
             if index.index_type == "hnsw":
                 index._faiss_index.hnsw.efSearch = index.params["ef_search"]
@@ -463,10 +487,15 @@ class DocumentIndex:
                 index._faiss_index.nprobe = index.params["nprobe"]
             index._search_index = index._maybe_to_gpu(index._faiss_index)
         else:
-            index._vectors = load_file(str(data_path))["vectors"].float().to(index.device)
+            try:
+                index._vectors = load_file(str(data_path))["vectors"].float().to(index.device)
+            except Exception as error:  # safetensors raises its own error types for a truncated or foreign file
+                reason = f"{type(error).__name__}: {error}"
+                raise _damaged(directory, f"{config['data_file']} is not readable ({reason})") from None
             stored = index._vectors.shape[0]
         if stored != config["num_vectors"]:
-            raise ValueError(f"{data_path}: holds {stored} vectors but {CONFIG_FILE} says {config['num_vectors']}")
+            raise _damaged(directory, f"{config['data_file']} holds {stored} vectors but {CONFIG_FILE} says "
+                                      f"{config['num_vectors']}")
         index.documents, index._num_vectors = rows, counts
         index._vector_doc = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor(counts, dtype=torch.long))
         if model is not None:
@@ -474,29 +503,120 @@ class DocumentIndex:
         return index
 
 
+_CONFIG_KEYS = ("dim", "index_type", "backend", "params", "num_documents", "num_vectors", "data_file", "documents_file")
+
+
+def _rebuild_hint(directory) -> str:
+    return (f"Rebuild it with DocumentIndex.build(model, tokenizer, corpus).save({str(directory)!r}) using the model "
+            "that will query it.")
+
+
+def _damaged(directory, problem: str) -> ValueError:
+    """The error for an index folder whose files are missing, truncated or inconsistent."""
+    return ValueError(f"The DocumentIndex folder {directory} is damaged: {problem}. {_rebuild_hint(directory)}")
+
+
+def check_replaceable(directory: str | os.PathLike, marker: str | tuple[str, ...], what: str, keep=None) -> None:
+    """Raise `FileExistsError` unless [`atomic_directory`] may replace `directory`: it does not exist, is empty, or
+    holds a `marker` file (entries for which `keep(name)` is true aside). Call it early to fail before long work."""
+    target = Path(directory)
+    if not target.exists():
+        return
+    markers = (marker,) if isinstance(marker, str) else tuple(marker)
+    ours = [entry for entry in target.iterdir() if not (keep and keep(entry.name))] if target.is_dir() else None
+    if ours is None or (ours and not any((target / name).is_file() for name in markers)):
+        raise FileExistsError(f"{target} exists and is not a {what} folder ({' or '.join(markers)} is missing); "
+                              "refusing to overwrite it")
+
+
 @contextlib.contextmanager
-def atomic_directory(directory: str | os.PathLike, marker: str, what: str):
+def atomic_directory(directory: str | os.PathLike, marker: str | tuple[str, ...], what: str, keep=None):
     """Yield a temporary sibling folder of `directory`; when the block succeeds it replaces `directory` (an existing
     folder is moved aside, then deleted), when it fails it is deleted. So readers see the old folder or the complete
-    new one, never a half-written one. A non-empty `directory` without the `marker` file is refused: it is not a
-    `what` folder written earlier, and its files are not ours to delete."""
+    new one, never a half-written one. A non-empty `directory` without a `marker` file (one of them, when a tuple) is
+    refused: it is not a `what` folder written earlier, and its files are not ours to delete.
+
+    `keep(name) -> bool` names entries of an existing `directory` that are not part of the `what` (a trainer's
+    `checkpoint-*` folders beside its saved model): they are ignored by the check above and moved into the new
+    folder just before it replaces the old one, and moved back if that fails."""
     target = Path(directory)
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / marker).is_file())):
-        raise FileExistsError(f"{target} exists and is not a {what} folder ({marker} is missing); refusing to overwrite it")
+    check_replaceable(target, marker, what, keep)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    old, carried, swapped = None, [], False
     try:
         yield tmp
-        old = None
+        _publishable_modes(tmp)
+        kept = sorted(entry.name for entry in target.iterdir() if keep(entry.name)) if keep and target.is_dir() else []
+        clash = [name for name in kept if (tmp / name).exists()]
+        if clash:
+            raise FileExistsError(f"the new {what} folder holds {clash}, which {target} keeps from before")
+        for name in kept:
+            os.replace(target / name, tmp / name)
+            carried.append(name)
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
             os.replace(target, old / "previous")
         os.replace(tmp, target)
+        swapped = True
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not swapped:  # put the old folder and what it keeps back where they were
+            if old is not None and (old / "previous").exists() and not target.exists():
+                os.replace(old / "previous", target)
+            for name in carried:
+                os.replace(tmp / name, target / name)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _publishable_modes(folder: Path) -> None:
+    """Give `folder` and everything in it the modes new files and folders get here (0755 / 0644 under umask 022):
+    mkdtemp makes the folder 0700, and writers that go through mkstemp (the card, safetensors' shards) leave 0600,
+    so others on a shared machine could not read a published model or index."""
+    umask = current_umask()
+    os.chmod(folder, 0o777 & ~umask)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~umask)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                executable = os.stat(path).st_mode & 0o100
+                os.chmod(path, (0o777 if executable else 0o666) & ~umask)
+
+
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same folder and a rename, so that readers see the old
+    file or the new one, never a part; the file gets the mode a new file gets here (0644 under umask 022)."""
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def current_umask() -> int:
+    """The process umask: from /proc on Linux, else by setting it and setting it back at once (not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_documents(path: Path, rows: list[dict]) -> None:
@@ -543,4 +663,5 @@ def _read_documents(path: Path) -> list[dict]:
     return rows
 
 
-__all__ = ["DocumentIndex", "atomic_directory", "fingerprints_match", "model_fingerprint", "normalize_corpus", "render_document"]
+__all__ = ["DocumentIndex", "atomic_directory", "check_replaceable", "current_umask", "fingerprints_match",
+           "model_fingerprint", "normalize_corpus", "render_document", "write_text_atomically"]

@@ -14,14 +14,17 @@ works without the `onegen` package. It imports only torch, transformers, the sta
 
 import copy
 import functools
+import json
 import os
+from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, GenerationConfig, Pipeline, StoppingCriteriaList, StopStringCriteria
+from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import logging
 
 from .decoding_onegen import _context_length, onegen_generate
-from .document_index import DocumentIndex, atomic_directory, render_document
+from .document_index import DocumentIndex, atomic_directory, render_document, write_text_atomically
 
 
 logger = logging.get_logger(__name__)
@@ -241,6 +244,7 @@ class OneGenRAGPipeline(Pipeline):
         if not {"max_new_tokens", "max_length", "generation_config"} & generate_kwargs.keys():
             generate_kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
         generate_kwargs.setdefault("pad_token_id", pad_id)
+        self._warn_once_past_context(int(attention_mask.sum(-1).max()), generate_kwargs)
         self._stop_strings_to_criteria(generate_kwargs)
         decode = functools.partial(
             onegen_generate, max_retrievals=max_retrievals, streamer=streamer,
@@ -251,6 +255,25 @@ class OneGenRAGPipeline(Pipeline):
         rows = [{"generated_ids": ids, "retrievals": hits, "stats": output.stats}
                 for ids, hits in zip(output.sequences, output.retrievals)]
         return {"rows": rows}
+
+    def _warn_once_past_context(self, prompt_length: int, generate_kwargs: dict) -> None:
+        """Decoding stops where the model's context ends; say so (once per pipeline) when the asked length passes it,
+        rather than return a shorter text without a word."""
+        context = _context_length(self.model.config)
+        if context is None or getattr(self, "_warned_past_context", False):
+            return
+        config = generate_kwargs.get("generation_config") or self.model.generation_config
+        max_new = generate_kwargs.get("max_new_tokens")
+        if max_new is None and "max_length" not in generate_kwargs:
+            max_new = config.max_new_tokens
+        total = prompt_length + max_new if max_new is not None else generate_kwargs.get("max_length", config.max_length)
+        if total > context:
+            self._warned_past_context = True
+            logger.warning(
+                f"A prompt of {prompt_length} tokens plus max_new_tokens={total - prompt_length} passes the model's "
+                f"context of {context} tokens: generation stops at the context, after at most "
+                f"{context - prompt_length} new tokens (inserted documents count too). Shown once per pipeline."
+            )
 
     def _stop_strings_to_criteria(self, generate_kwargs: dict) -> None:
         """Turn `stop_strings` (a call kwarg, or a field of the given or the model's generation config) into a
@@ -307,6 +330,26 @@ class OneGenRAGPipeline(Pipeline):
                 del config.custom_pipelines
 
 
+def save_pipeline_code(save_directory: str | os.PathLike) -> None:
+    r"""
+    Add the onegen-rag pipeline's code (this file and the same-folder modules it imports) and its `custom_pipelines`
+    entry to a saved OneGen model folder, so that `pipeline("onegen-rag", model=save_directory,
+    trust_remote_code=True)` rebuilds the pipeline where `onegen` is not installed. `config.json` is rewritten
+    through a temporary file. Safe to call again on the same folder.
+    """
+    folder = Path(save_directory)
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{folder} holds no config.json: save the model there before its pipeline code")
+    custom_object_save(OneGenRAGPipeline, folder)
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    # The entry `Pipeline.save_pretrained` writes for a registered pipeline ("module.Class", model classes by name).
+    module = OneGenRAGPipeline.__module__.rsplit(".", 1)[-1]
+    entry = {"impl": f"{module}.{OneGenRAGPipeline.__name__}", "pt": [AutoModelForCausalLM.__name__]}
+    config["custom_pipelines"] = {**(config.get("custom_pipelines") or {}), TASK: entry}
+    write_text_atomically(config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def save_model_with_pipeline(model, tokenizer, save_directory, **save_kwargs) -> None:
     r"""
     Save `model` and `tokenizer` with the onegen-rag pipeline's code into `save_directory`, atomically (written to a
@@ -324,4 +367,4 @@ def save_model_with_pipeline(model, tokenizer, save_directory, **save_kwargs) ->
         pipe.save_pretrained(tmp, **save_kwargs)
 
 
-__all__ = ["OneGenRAGPipeline", "save_model_with_pipeline"]
+__all__ = ["OneGenRAGPipeline", "save_model_with_pipeline", "save_pipeline_code"]

@@ -2,7 +2,7 @@
 """OneGen training: `OneGenTrainingConfig` + `OneGenTrainer` (TRL-style), the data collator and the losses."""
 
 from .collator import OneGenDataCollator
-from .data import OneGenDataError, load_corpus, load_train_examples
+from .data import OneGenDataError, OneGenDataFileNotFoundError, load_corpus, load_train_examples, resolve_data_file
 from .losses import BPRLoss, InfoNCELoss
 from .onegen_config import OneGenTrainingConfig
 from .onegen_trainer import OneGenTrainer
@@ -13,8 +13,10 @@ __all__ = [
     "InfoNCELoss",
     "OneGenDataCollator",
     "OneGenDataError",
+    "OneGenDataFileNotFoundError",
     "OneGenTrainer",
     "OneGenTrainingConfig",
     "load_corpus",
     "load_train_examples",
+    "resolve_data_file",
 ]

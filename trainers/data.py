@@ -26,12 +26,14 @@ class OneGenDataError(ValueError):
     """Bad OneGen training data; the message names the file, line and field."""
 
 
+class OneGenDataFileNotFoundError(OneGenDataError, FileNotFoundError):
+    """A data file given by path is neither a local file nor a file of a Hub dataset."""
+
+
 def _records(source, name: str) -> Iterator[tuple[str, dict]]:
     """Yield `(location, record)` from a JSONL path, a `datasets.Dataset` or a list of dicts."""
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            path = Path(_download_from_hub(str(source), name))
+        path = resolve_data_file(source, name)
         with open(path, encoding="utf-8") as handle:
             for line_number, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -48,15 +50,49 @@ def _records(source, name: str) -> Iterator[tuple[str, dict]]:
             yield f"{name}, row {row_number}", dict(record)
 
 
-def _download_from_hub(spec: str, name: str) -> str:
-    """`org/dataset/file.jsonl` (or `org/dataset` + the default file name) from a Hub dataset repository."""
-    from huggingface_hub import hf_hub_download
+def _hub_file_spec(spec: str) -> tuple[str, str | None] | None:
+    """`(repo_id, filename or None)` when `spec` can name a file of a Hub dataset (`org/name[/file.jsonl]`), None
+    when it can only be a local path: absolute, `.`/`~`-relative, with backslashes, an invalid repo id, or under a
+    local folder that exists (`data/wn-el/dev.jsonl` with a `data/` folder here is a path, not repo `data/wn-el`)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     parts = spec.split("/")
-    if len(parts) < 2:
-        raise OneGenDataError(f"{spec}: no such file, and not a Hub dataset id (org/name[/file.jsonl])")
-    repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:]) or f"{name}.jsonl"
-    return hf_hub_download(repo_id, filename, repo_type="dataset")
+    if len(parts) < 2 or os.path.isabs(spec) or spec.startswith((".", "~")) or "\\" in spec or "" in parts:
+        return None
+    if Path(parts[0]).is_dir():
+        return None
+    repo_id = "/".join(parts[:2])
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        return None
+    return repo_id, "/".join(parts[2:]) or None
+
+
+def resolve_data_file(source: str | os.PathLike, name: str = "data") -> Path:
+    """The local path of a OneGen JSONL file given as a path, or as a Hub dataset file `org/name[/file.jsonl]`
+    (downloaded; `org/name` alone means `{name}.jsonl`). A missing local file is reported as missing, with its
+    absolute path, rather than looked up on the Hub; a spec that is neither gets one error saying both."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise OneGenDataFileNotFoundError(f"{name} file {str(source)!r} is a folder ({path.resolve()}); give the "
+                                          "JSONL file inside it")
+    hub = _hub_file_spec(str(source))
+    if hub is None:
+        raise OneGenDataFileNotFoundError(f"{name} file {str(source)!r} does not exist (no file at {path.resolve()})")
+    from huggingface_hub import hf_hub_download
+
+    repo_id, filename = hub
+    try:
+        return Path(hf_hub_download(repo_id, filename or f"{name}.jsonl", repo_type="dataset"))
+    except Exception as error:  # offline, unknown repo or file, no connection: all mean "not found" here
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise OneGenDataFileNotFoundError(
+            f"{name} file {str(source)!r} does not exist: there is no file at {path.resolve()}, and it is not a file "
+            f"of the Hub dataset {repo_id!r} either ({type(error).__name__}: {reason})"
+        ) from error
 
 
 def _check_messages(messages, where: str) -> list[dict]:

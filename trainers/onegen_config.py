@@ -1,12 +1,45 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
 """Configuration of [`OneGenTrainer`], TRL-style: a `TrainingArguments` dataclass with help metadata."""
 
+import os
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
+from transformers.training_args import ParallelMode
+from transformers.utils import logging
 
+
+logger = logging.get_logger(__name__)
 
 LOSS_TYPES = ("bpr", "infonce")
+
+
+def _has_accelerator() -> bool:
+    """Whether torch sees a device that `accelerate launch` would give each process (CUDA, XPU, NPU, ...)."""
+    import torch
+    from transformers.utils import (
+        is_torch_hpu_available, is_torch_mlu_available, is_torch_musa_available, is_torch_npu_available,
+        is_torch_xpu_available,
+    )
+
+    return torch.cuda.is_available() or any(
+        check() for check in (is_torch_xpu_available, is_torch_npu_available, is_torch_mlu_available,
+                              is_torch_musa_available, is_torch_hpu_available)
+    )
+
+
+def check_launch(args: TrainingArguments) -> None:
+    """Refuse a process that was launched as one of several (`WORLD_SIZE` > 1, set by `accelerate launch` /
+    `torchrun`) but would train alone: N such processes run N independent trainings that overwrite one output
+    folder. (The transformers warning about `parallel_mode` is the only other trace of it.)"""
+    world_size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world_size > 1 and args.parallel_mode != ParallelMode.DISTRIBUTED:
+        raise RuntimeError(
+            f"This process (RANK {os.environ.get('RANK', '?')} of WORLD_SIZE {world_size}) was launched with "
+            f"{world_size - 1} others but trains alone: no distributed backend joined them (parallel_mode "
+            f"{args.parallel_mode.value}). On a machine without GPUs pass `use_cpu: true` and `ddp_backend: gloo` "
+            "(YAML) or `--use_cpu --ddp_backend gloo`; with GPUs, check that torch sees them."
+        )
 
 
 @dataclass
@@ -52,6 +85,20 @@ class OneGenTrainingConfig(TrainingArguments):
         rendered as plain concatenated text, exactly as `model.encode_documents` and `DocumentIndex` render them.
     dataset_num_proc (`int` or `None`, defaults to `None`):
         Processes for tokenising the datasets.
+
+    > Parameters that control saving
+
+    merge_adapter (`bool` or `None`, defaults to `None`):
+        With LoRA (`peft_config`), what `save_model` writes. `True`: the adapter merged into a full OneGen model, which
+        loads like any other (`AutoModelForCausalLM`, `pipeline("onegen-rag")`, remote code). `False`: the adapter,
+        recording as `base_model_name_or_path` the untrained OneGen model it applies to (the model's own path when it
+        was loaded from one, else a copy saved in `base_model/` inside the output folder), so that
+        `AutoModelForCausalLM.from_pretrained(folder)`, `AutoPeftModelForCausalLM.from_pretrained(folder)` and
+        `pipeline("onegen-rag", model=folder)` load the trained model in one call. `None`: `False` for
+        `OneGenTrainer` (as TRL's trainers), `True` for `onegen train`. Ignored without LoRA.
+
+    On a machine without GPUs, a multi-process launch (`accelerate launch --num_processes N`, `WORLD_SIZE` > 1)
+    trains on the CPU with the `gloo` backend (`use_cpu` and `ddp_backend` are set for it).
     """
 
     loss_type: str = field(
@@ -79,6 +126,11 @@ class OneGenTrainingConfig(TrainingArguments):
         default=True, metadata={"help": "Render training messages with the tokenizer's chat template if it has one."}
     )
     dataset_num_proc: int | None = field(default=None, metadata={"help": "Processes for dataset tokenisation."})
+    merge_adapter: bool | None = field(
+        default=None,
+        metadata={"help": "LoRA: save the adapter merged into a full model (true) or the adapter with its untrained "
+                          "base (false). Default: false for OneGenTrainer, true for `onegen train`."},
+    )
 
     # TRL-style defaults that differ from TrainingArguments.
     logging_steps: float = field(default=10, metadata={"help": "Log every X update steps (a float < 1 is a ratio)."})
@@ -88,6 +140,14 @@ class OneGenTrainingConfig(TrainingArguments):
     )
 
     def __post_init__(self):
+        deepspeed = self.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and not self.use_cpu and not deepspeed \
+                and not _has_accelerator():
+            # `accelerate launch` with a GPU config (examples/accelerate/ddp.yaml) on a CPU-only machine: without
+            # these, each process would train alone (see `check_launch`).
+            self.use_cpu, self.ddp_backend = True, self.ddp_backend or "gloo"
+            logger.warning(f"{os.environ['WORLD_SIZE']} processes and no GPU: training on the CPU, the processes "
+                           f"joined by the {self.ddp_backend!r} backend (use_cpu=True)")
         super().__post_init__()
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"OneGenTrainingConfig.loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")

@@ -14,15 +14,44 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCa
 from transformers.utils import logging
 
 from onegen.modeling_onegen import OneGenForCausalLM
+from onegen.pipelines.document_index import atomic_directory, write_text_atomically
+from onegen.pipelines.pipeline_onegen import save_pipeline_code
 
 from .collator import OneGenDataCollator
 from .data import load_corpus, load_train_examples
 from .losses import BPRLoss, InfoNCELoss
-from .onegen_config import OneGenTrainingConfig
+from .onegen_config import OneGenTrainingConfig, check_launch
 from .tokenization import tokenize_document, tokenize_example
 
 
 logger = logging.get_logger(__name__)
+
+# A saved OneGen model folder holds one of these; `save_model` replaces such a folder as a whole.
+MODEL_MARKERS = ("config.json", "adapter_config.json")
+# Where an adapter's untrained OneGen model goes when it has no path of its own (inside the output folder).
+BASE_MODEL_DIR = "base_model"
+# Entries of an output folder that belong to the training run, not to the model saved there: kept by `save_model`.
+_RUN_OUTPUTS = ("runs", "trainer_state.json", "all_results.json", "train_results.json", "eval_results.json")
+
+
+def is_run_output(name: str) -> bool:
+    """Whether an entry of `output_dir` is the training run's (checkpoints, logs, results), not the saved model's."""
+    return name.startswith("checkpoint-") or name in _RUN_OUTPUTS
+
+
+def _hub_model_id(name: str | None) -> str | None:
+    """`name` when it can be a Hub model id (`org/name` or `name`), None for local paths: a card's `base_model`
+    must name a Hub repository."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not name or os.path.isabs(name) or name.startswith((".", "~")) or os.path.exists(name) or name.count("/") > 1:
+        return None
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return None
+    return name
+
 
 _CARD_TEMPLATE = """---
 {{ card_data }}
@@ -56,6 +85,13 @@ vectors = model.encode_documents(["Paris is the capital of France."], tokenizer)
 {{ citation }}
 ```
 """
+
+
+_UNSET = object()
+
+
+def _is_peft_model(model) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
 
 
 class _EpochToCollator(TrainerCallback):
@@ -119,6 +155,7 @@ class OneGenTrainer(Trainer):
         if args is None:
             name = model if isinstance(model, str) else model.config._name_or_path
             args = OneGenTrainingConfig(f"{Path(str(name)).name or 'model'}-OneGen")
+        check_launch(args)
         if isinstance(model, (str, os.PathLike)):
             model = AutoModelForCausalLM.from_pretrained(model)
         onegen_model = self._onegen_model(model)
@@ -127,6 +164,9 @@ class OneGenTrainer(Trainer):
         onegen_model.check_tokenizer(processing_class)
         if train_dataset is None or corpus is None:
             raise ValueError("OneGenTrainer needs a train_dataset and the corpus its positives point to")
+        # LoRA leaves the base weights untouched: these references are the untrained OneGen model that a saved
+        # adapter applies to (no copy is made; `save_model` writes it when the model has no path of its own).
+        untrained_state = onegen_model.state_dict(keep_vars=True) if peft_config is not None else None
         if peft_config is not None:
             model = self._wrap_peft(model, onegen_model, peft_config, args)
 
@@ -147,10 +187,20 @@ class OneGenTrainer(Trainer):
             seed=args.seed,
         )
         callbacks = [*(callbacks or []), _EpochToCollator(collator)]
+        use_cache = onegen_model.config.__dict__.get("use_cache", _UNSET)
         super().__init__(
             model=model, args=args, data_collator=collator, train_dataset=train_dataset, eval_dataset=eval_dataset,
             processing_class=processing_class, callbacks=callbacks, optimizers=optimizers, **kwargs,
         )
+        # Trainer sets `config.use_cache = args.use_cache` (False), which saved models would keep; every forward here
+        # passes `use_cache=False` itself, so the config keeps what it had.
+        if use_cache is _UNSET:
+            onegen_model.config.__dict__.pop("use_cache", None)
+        else:
+            onegen_model.config.use_cache = use_cache
+        self._untrained_state = untrained_state
+        if _is_peft_model(self.model):
+            self._check_adapter_saving()
         if self.args.n_gpu > 1:
             raise ValueError("OneGenTrainer does not support nn.DataParallel; launch with `accelerate launch` instead")
         self.model_accepts_loss_kwargs = False  # the loss is computed here, not normalised by num_items_in_batch
@@ -284,9 +334,119 @@ class OneGenTrainer(Trainer):
             self.create_model_card(output_dir=checkpoint)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
-        super().save_model(output_dir, _internal_call)
-        if not _internal_call and self.args.should_save:
-            self.create_model_card(output_dir=output_dir or self.args.output_dir)
+        """Save the trained OneGen model to `output_dir` (default `args.output_dir`), loadable in one call as a model
+        (`AutoModelForCausalLM.from_pretrained`, also as remote code) and as a pipeline (`pipeline("onegen-rag",
+        model=output_dir)`): weights or adapter (see `OneGenTrainingConfig.merge_adapter`), tokenizer, the model's
+        and the pipeline's code, `training_args.json` and a model card.
+
+        The folder is written beside `output_dir` and moved into place when complete, so an interrupted save leaves
+        the previous model (or nothing), never a mix; the run's `checkpoint-*` folders and logs stay where they are.
+        A folder that is neither a model nor a run's output is refused. Checkpoints (`_internal_call`) are written by
+        the Trainer as usual."""
+        if _internal_call:
+            return super().save_model(output_dir, _internal_call=True)
+        output_dir = Path(output_dir or self.args.output_dir)
+        peft = _is_peft_model(self.accelerator.unwrap_model(self.model))
+        if not self.args.should_save:
+            if not peft:
+                super().save_model(str(output_dir), _internal_call=True)  # sharded models gather on every process
+            return
+        with atomic_directory(output_dir, MODEL_MARKERS, what="OneGen model", keep=is_run_output) as tmp:
+            if peft:
+                self._save_adapter_or_merged(tmp, output_dir)
+            else:
+                super().save_model(str(tmp), _internal_call=True)
+                save_pipeline_code(tmp)
+            # The Trainer's `training_args.bin` is a pickle: published folders get the same arguments as JSON.
+            (tmp / "training_args.bin").unlink(missing_ok=True)
+            write_text_atomically(tmp / "training_args.json", self.args.to_json_string() + "\n")
+            self.create_model_card(output_dir=tmp, model_name=output_dir.name)
+        logger.info(f"Saved the OneGen model to {output_dir}")
+        if self.args.push_to_hub:
+            self.push_to_hub(commit_message="Model save", revision=self.args.hub_revision)
+
+    def _check_adapter_saving(self) -> None:
+        """Fail before training when the adapter could not be saved in a loadable form."""
+        peft_model = self.accelerator.unwrap_model(self.model)
+        if self._untrained_state is None and self._adapter_base_path(peft_model) is None:
+            logger.warning(
+                "OneGenTrainer got a PeftModel whose adapter records no base model (base_model_name_or_path): "
+                "save_model will refuse to save it. Pass the OneGen model with peft_config=... instead."
+            )
+        if (self.is_deepspeed_enabled or self.is_fsdp_enabled) and (
+            self.args.merge_adapter or self._adapter_base_path(peft_model) is None
+        ):
+            raise ValueError(
+                "With LoRA under DeepSpeed or FSDP the weights are sharded, so save_model can neither merge the "
+                "adapter nor save the untrained model it applies to: save the OneGen model first "
+                "(model.save_pretrained(dir)), train from that folder (model_name_or_path: dir), and set "
+                "merge_adapter: false; merge afterwards with "
+                "PeftModel.from_pretrained(base, adapter).merge_and_unload()."
+            )
+
+    @staticmethod
+    def _adapter_base_path(peft_model) -> str | None:
+        """The path or Hub id the adapter's untrained OneGen model loads from, when it has one (it was loaded with
+        `from_pretrained`); None for a model built in this process (`from_base_model`)."""
+        names = {config.base_model_name_or_path for config in peft_model.peft_config.values()}
+        name = names.pop() if len(names) == 1 else None
+        if not name:
+            return None
+        return os.path.abspath(name) if os.path.isdir(name) else name
+
+    def _save_untrained_model(self, folder: Path) -> None:
+        """Write the untrained OneGen model (what the adapter applies to) as a complete model folder."""
+        onegen_model = self._onegen_model(self.accelerator.unwrap_model(self.model))
+        state = {name: tensor.detach() for name, tensor in self._untrained_state.items()}
+        onegen_model.save_pretrained(folder, state_dict=state)
+        self.processing_class.save_pretrained(folder)
+        save_pipeline_code(folder)
+
+    def _write_adapter(self, folder: Path, base_path: str) -> None:
+        """`adapter_config.json` + adapter weights, recording `base_path` and the causal-LM task (so that
+        `AutoPeftModelForCausalLM` loads the base through `AutoModelForCausalLM`)."""
+        peft_model = self.accelerator.unwrap_model(self.model)
+        before = {name: (c.base_model_name_or_path, c.task_type) for name, c in peft_model.peft_config.items()}
+        try:
+            for config in peft_model.peft_config.values():
+                config.base_model_name_or_path, config.task_type = base_path, config.task_type or "CAUSAL_LM"
+            # The embeddings were resized before wrapping, so the base folder already holds them at full size.
+            peft_model.save_pretrained(str(folder), save_embedding_layers=False)
+        finally:
+            for name, (base, task) in before.items():
+                peft_model.peft_config[name].base_model_name_or_path = base
+                peft_model.peft_config[name].task_type = task
+
+    def _save_adapter_or_merged(self, folder: Path, final_dir: Path) -> None:
+        """Write the LoRA run into `folder` (to become `final_dir`): merged, or the adapter and its base."""
+        peft_model = self.accelerator.unwrap_model(self.model)
+        base_path = self._adapter_base_path(peft_model)
+        if base_path is None and self._untrained_state is None:
+            raise ValueError(
+                "Cannot save a loadable adapter: the PeftModel given to OneGenTrainer records no base model "
+                "(base_model_name_or_path is empty). Save the untrained OneGen model, set "
+                "model.peft_config['default'].base_model_name_or_path to its folder, or pass peft_config= instead."
+            )
+        if not self.args.merge_adapter:
+            if base_path is None:
+                self._save_untrained_model(folder / BASE_MODEL_DIR)
+                base_path = str(final_dir.resolve() / BASE_MODEL_DIR)  # where it will be once the folder is moved
+            self._write_adapter(folder, base_path)
+            self.processing_class.save_pretrained(folder)
+            return
+        # Merge through the saved adapter, loaded on the CPU beside the training model (which stays as it is).
+        from peft import PeftModel
+
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".merge-") as scratch:
+            if base_path is None:
+                base_path = str(Path(scratch) / BASE_MODEL_DIR)
+                self._save_untrained_model(Path(base_path))
+            self._write_adapter(Path(scratch) / "adapter", base_path)
+            base = AutoModelForCausalLM.from_pretrained(base_path)
+            merged = PeftModel.from_pretrained(base, str(Path(scratch) / "adapter")).merge_and_unload()
+        merged.save_pretrained(folder)
+        self.processing_class.save_pretrained(folder)
+        save_pipeline_code(folder)
 
     def create_model_card(self, output_dir=None, model_name: str | None = None, dataset_name: str | None = None):
         """Write `README.md` (a huggingface_hub `ModelCard`) into `output_dir` (default: `args.output_dir`)."""
@@ -295,7 +455,7 @@ class OneGenTrainer(Trainer):
         model_name = model_name or output_dir.name
         base_model = config.text_config._name_or_path or None
         card_data = ModelCardData(
-            base_model=base_model if base_model and not os.path.isdir(base_model) else None,
+            base_model=_hub_model_id(base_model),
             library_name="transformers", pipeline_tag="text-generation",
             tags=[*self._tag_names, *(["peft"] if hasattr(self.model, "peft_config") else [])],
             datasets=[dataset_name] if dataset_name else None,
@@ -309,11 +469,4 @@ class OneGenTrainer(Trainer):
             citation=self._paper["citation"],
         )
         output_dir.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=output_dir, prefix=".README-", suffix=".md")
-        os.close(handle)
-        try:
-            card.save(tmp)
-            os.replace(tmp, output_dir / "README.md")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        write_text_atomically(output_dir / "README.md", str(card))
