@@ -3,12 +3,10 @@
 `onegen eval` reports (as a `model-index` block and as tables against the baselines), and a usage snippet with
 `trust_remote_code=True` and a pinned revision."""
 
-import os
-
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
-from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from onegen.eval.report import HEADLINES, format_table
+from onegen.trainers.onegen_trainer import hub_model_id  # one rule for the trainer's card and this one
 
 
 TASK_TYPES = {"wn-el": ("text-retrieval", "Entity linking"), "rd-1913": ("question-answering", "Single-hop QA"),
@@ -29,19 +27,6 @@ docs = model.encode_documents(["Paris is the capital of France."], tokenizer).em
 queries = model.encode_queries(["Which country has Paris as its capital?"], tokenizer).embeddings
 print(queries @ docs.T)
 ```'''
-
-
-def hub_model_id(name: str | None) -> str | None:
-    """`name` when it can be a Hub model id (`org/name` or `name`), else None: a config's `_name_or_path` is often a
-    local folder (`/root/.cache/onegen/...`), which means nothing on the Hub and must not become a card's
-    `base_model`."""
-    if not name or os.path.isabs(name) or name.startswith((".", "~")) or os.path.exists(name) or name.count("/") > 1:
-        return None
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return None
-    return name
 
 
 def eval_results(report: dict, dataset_ids: dict[str, str]) -> list[EvalResult]:

@@ -39,9 +39,10 @@ def is_run_output(name: str) -> bool:
     return name.startswith("checkpoint-") or name in _RUN_OUTPUTS
 
 
-def _hub_model_id(name: str | None) -> str | None:
-    """`name` when it can be a Hub model id (`org/name` or `name`), None for local paths: a card's `base_model`
-    must name a Hub repository."""
+def hub_model_id(name: str | None) -> str | None:
+    """`name` when it can be a Hub model id (`org/name` or `name`), None for local paths: a config's `_name_or_path`
+    is often a local folder (`/root/.cache/onegen/...`), which means nothing on the Hub and must not become a card's
+    `base_model`."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     if not name or os.path.isabs(name) or name.startswith((".", "~")) or os.path.exists(name) or name.count("/") > 1:
@@ -455,7 +456,7 @@ class OneGenTrainer(Trainer):
         model_name = model_name or output_dir.name
         base_model = config.text_config._name_or_path or None
         card_data = ModelCardData(
-            base_model=_hub_model_id(base_model),
+            base_model=hub_model_id(base_model),
             library_name="transformers", pipeline_tag="text-generation",
             tags=[*self._tag_names, *(["peft"] if hasattr(self.model, "peft_config") else [])],
             datasets=[dataset_name] if dataset_name else None,
