@@ -77,7 +77,8 @@ def test_wn_el_mentions_and_candidates(built):
         mention = row["mention"]
         assert row["query"][mention["start"] : mention["end"]] == mention["text"]
         assert row["gold_doc_ids"][0] in row["candidates"] and len(row["candidates"]) >= 2
-        assert row["messages"][-1]["content"] == mention["text"] + "[RQ]"
+        # The continuation token after the query token: what follows a link (the end of the turn) is trained.
+        assert row["messages"][-1]["content"] == mention["text"] + "[RQ][CONT]"
 
 
 def test_rd_1913_queries_hide_the_answer(built):
