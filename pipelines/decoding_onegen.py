@@ -135,8 +135,9 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
         max_retrievals (`int`, *optional*): retrievals allowed per row; after that the query token is masked out of
             the next-token distribution and decoding goes on without retrieval. `None` = no cap.
         streamer (`BaseStreamer`, *optional*): receives the prompt, then every sampled or inserted token (batch 1).
-        model_kwargs: from `generate`: the empty cache (`cache`, or `past_key_values` before transformers 5.24), `attention_mask` (None when all ones),
-            `use_cache`; the rest is ignored (position ids are rebuilt here for every forward).
+        model_kwargs: from `generate`: the empty cache (`cache`, or `past_key_values` before transformers 5.24),
+            `attention_mask` (None when all ones), `use_cache`; the rest is ignored (position ids are rebuilt here for
+            every forward).
 
     Returns:
         [`OneGenGenerateOutput`].

@@ -11,6 +11,12 @@ from .data import parse_uid
 from .tokenization import IGNORE_INDEX
 
 
+def _vector_id(vector: tuple[int, int]) -> int:
+    """The id of document vector `(corpus row, k)`, the same on every process (up to 65,536 vectors a document)."""
+    doc, k = vector
+    return doc << 16 | k
+
+
 @dataclass
 class OneGenDataCollator(DataCollatorMixin):
     r"""
@@ -130,9 +136,9 @@ class OneGenDataCollator(DataCollatorMixin):
         width = max([len(own) for own in accepted], default=0)
         positive_ids = torch.full((len(anchors), width), -1, dtype=torch.long)
         for i, own in enumerate(accepted):
-            positive_ids[i, : len(own)] = torch.tensor(sorted(doc << 16 | k for doc, k in own), dtype=torch.long)
+            positive_ids[i, : len(own)] = torch.tensor(sorted(map(_vector_id, own)), dtype=torch.long)
         return {
-            "document_ids": torch.tensor([doc << 16 | k for doc, k in vectors], dtype=torch.long),
+            "document_ids": torch.tensor([_vector_id(v) for v in vectors], dtype=torch.long),
             "positive_ids": positive_ids,
             "input_ids": input_ids,
             "attention_mask": attention_mask,
