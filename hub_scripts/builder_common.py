@@ -26,6 +26,7 @@ from pathlib import Path
 from transformers.utils import logging
 
 from debian_sources import sha256_file
+from onegen.modeling_onegen import render_document
 
 
 logger = logging.get_logger("onegen.hub_scripts")
@@ -112,10 +113,11 @@ class OneGenTokens:
             raise ValueError(f"--context_tags takes two comma-separated tags or '', got {args.context_tags!r}")
         return cls(args.query_token, args.doc_token, tuple(tags) if tags else None, args.continuation_token)
 
-    def db_record(self, doc_id: str, text: str) -> dict:
-        """A `db.jsonl` line: the text in the user turn and the document token alone in the assistant turn, so the
-        concatenated contents equal `text + doc_token`, as `model.encode_documents` renders it."""
-        return {"uid": doc_id, "messages": [{"role": "user", "content": text},
+    def db_record(self, document: dict) -> dict:
+        """A `db.jsonl` line for a KB `document` (`doc_id`, `title`, `text`): its text as the model renders it
+        (`render_document`) in the user turn and the document token alone in the assistant turn, so the concatenated
+        contents equal what `model.encode_documents(document)` encodes."""
+        return {"uid": document["doc_id"], "messages": [{"role": "user", "content": render_document(document)},
                                             {"role": "assistant", "content": self.doc_token}]}
 
     def link_turn(self, mention: str, gold: list[str], negatives: list[str]) -> dict:
@@ -262,7 +264,7 @@ def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
     try:
         write_jsonl(tmp_dir / "kb.jsonl", kb_docs)
-        write_jsonl(tmp_dir / "db.jsonl", (tokens.db_record(d["doc_id"], d["text"]) for d in kb_docs))
+        write_jsonl(tmp_dir / "db.jsonl", (tokens.db_record(d) for d in kb_docs))
         write_jsonl(tmp_dir / "train.jsonl", ({"id": r["id"], "messages": r["messages"]} for r in splits["train"]))
         for split in SPLITS:
             write_jsonl(tmp_dir / "queries" / f"{split}.jsonl", splits[split])

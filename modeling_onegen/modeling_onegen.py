@@ -142,6 +142,24 @@ def _causal_lm_class(config) -> type:
     return next((by_name[a] for a in getattr(config, "architectures", None) or [] if a in by_name), classes[0])
 
 
+def render_document(document) -> str:
+    """The text of one document, as the model encodes it and as the pipeline inserts it: the one rendering every
+    part of the library uses (index, evaluation, dataset builders' `db.jsonl`, insertion), so a document is never
+    encoded from text the model was not trained on.
+
+    Args:
+        document (`str` or mapping): a text, or a record with `text` and an optional `title`.
+
+    Returns:
+        `str`: the text itself; for a record, its `text` after its `title` on a line of its own, unless the text
+        already begins with the title (a WordNet gloss `"dying: in or associated with ..."` is not prefixed again).
+    """
+    if isinstance(document, str):
+        return document
+    text, title = document["text"], document.get("title")
+    return f"{title}\n{text}" if title and not text.startswith(title) else text
+
+
 def truncation_keeping(input_ids: list[int], max_length: int | None, keep_ids: set[int], where: str) -> list[int]:
     """Indices of the tokens kept when right-truncating `input_ids` to `max_length`: ordinary tokens are dropped
     from the end first, a token in `keep_ids` (retrieval tokens, BOS/EOS) never, so a truncated document keeps its
@@ -444,10 +462,14 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
             occurrence=torch.cat([torch.arange(c) for c in counts]) if counts else torch.empty(0, dtype=torch.long),
         )
 
-    def encode_documents(self, texts: list[str], tokenizer, **kwargs) -> RetrievalVectors:
-        """Encode documents with the document token; a text that has none gets one appended at its end.
-        Keyword arguments go to [`~OneGenForCausalLM.encode`]."""
+    render_document = staticmethod(render_document)
+
+    def encode_documents(self, documents: list, tokenizer, **kwargs) -> RetrievalVectors:
+        """Encode documents (texts, or records with `text` and an optional `title`, rendered by [`render_document`])
+        with the document token; a text that has none gets one appended at its end. Keyword arguments go to
+        [`~OneGenForCausalLM.encode`]."""
         doc_token = self.config.doc_token
+        texts = [render_document(d) for d in documents]
         texts = [t if doc_token in t else t + doc_token for t in texts]
         return self.encode(texts, tokenizer, self.config.doc_token_id, **kwargs)
 
@@ -615,4 +637,6 @@ class OneGenForCausalLM(OneGenPreTrainedModel, GenerationMixin):
 OneGenConfig.register_for_auto_class()
 OneGenForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 
-__all__ = ["OneGenCausalLMOutputWithPast", "OneGenForCausalLM", "OneGenPreTrainedModel", "RetrievalVectors"]
+__all__ = [
+    "OneGenCausalLMOutputWithPast", "OneGenForCausalLM", "OneGenPreTrainedModel", "RetrievalVectors", "render_document"
+]

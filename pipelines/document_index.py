@@ -148,12 +148,6 @@ def normalize_corpus(corpus) -> list[dict]:
     return records
 
 
-def render_document(document: dict) -> str:
-    """The text a document is encoded from: `"{title}\\n{text}"`, or `text` without a title. The model appends its
-    document token when the text has none (a text with several document tokens gets one vector per token)."""
-    return f"{document['title']}\n{document['text']}" if document.get("title") else document["text"]
-
-
 class DocumentIndex:
     r"""
     Documents encoded by a OneGen model and searched by cosine similarity (inner product of unit vectors).
@@ -242,7 +236,8 @@ class DocumentIndex:
             if doc["id"] in seen:
                 raise ValueError(f"corpus row {i}: document id {doc['id']!r} is already in the index; ids must be unique")
             seen.add(doc["id"])
-        vectors = model.encode_documents([render_document(d) for d in records], tokenizer, batch_size=batch_size,
+        # The model renders each record (`render_document`: title, text) exactly as it was trained to read documents.
+        vectors = model.encode_documents(records, tokenizer, batch_size=batch_size,
                                          show_progress_bar=show_progress_bar, max_length=max_length)
         counts = torch.bincount(vectors.text_index, minlength=len(records)).tolist()
         self._add_vectors(vectors.embeddings, records, counts)
@@ -664,4 +659,4 @@ def _read_documents(path: Path) -> list[dict]:
 
 
 __all__ = ["DocumentIndex", "atomic_directory", "check_replaceable", "current_umask", "fingerprints_match",
-           "model_fingerprint", "normalize_corpus", "render_document", "write_text_atomically"]
+           "model_fingerprint", "normalize_corpus", "write_text_atomically"]

@@ -24,7 +24,7 @@ from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import logging
 
 from .decoding_onegen import _context_length, onegen_generate
-from .document_index import DocumentIndex, atomic_directory, render_document, write_text_atomically
+from .document_index import DocumentIndex, atomic_directory, write_text_atomically
 
 
 logger = logging.get_logger(__name__)
@@ -40,8 +40,10 @@ class _Retriever:
     """Searches `index` for query vectors and prepares the token ids to insert (`insert` mode): each hit as
     `<context_start> text <context_end>` (tags when the model has them), its text without document tokens."""
 
-    def __init__(self, index, tokenizer, config, top_k: int):
-        self.index, self.tokenizer, self.top_k = index, tokenizer, top_k
+    def __init__(self, index, tokenizer, config, top_k: int, render_document):
+        # `render_document` is the model's (`OneGenForCausalLM.render_document`): a hit is inserted as the very text
+        # it was encoded from.
+        self.index, self.tokenizer, self.top_k, self.render_document = index, tokenizer, top_k, render_document
         self.insert = config.retrieval_mode == "insert"
         self.doc_token = config.doc_token
         self.start = [config.context_start_token_id] if config.context_start_token_id is not None else []
@@ -50,7 +52,7 @@ class _Retriever:
 
     def document_ids(self, doc_index: int) -> list[int]:
         if doc_index not in self._ids:
-            text = render_document(self.index[doc_index])
+            text = self.render_document(self.index[doc_index])
             if self.doc_token:
                 text = text.replace(self.doc_token, "")
             self._ids[doc_index] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -248,7 +250,7 @@ class OneGenRAGPipeline(Pipeline):
         self._stop_strings_to_criteria(generate_kwargs)
         decode = functools.partial(
             onegen_generate, max_retrievals=max_retrievals, streamer=streamer,
-            retriever=_Retriever(index, self.tokenizer, self.model.config, top_k),
+            retriever=_Retriever(index, self.tokenizer, self.model.config, top_k, self.model.render_document),
         )
         output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, custom_generate=decode,
                                      **generate_kwargs)

@@ -106,7 +106,7 @@ def test_bad_input_names_file_line_and_field(tmp_path, lines, kind, message):
             load_train_examples(write_jsonl(tmp_path / "train.jsonl", lines), "[RQ]", corpus)
 
 
-def make_collator(num_docs=30, n_neg=3, seed=0, random_negatives=True):
+def make_collator(num_docs=30, n_neg=3, seed=0, random_negatives=True, pack_documents=False):
     tokenizer = tiny_tokenizer()
     lengths = [3 + i % 5 for i in range(num_docs)]
     return OneGenDataCollator(
@@ -114,7 +114,7 @@ def make_collator(num_docs=30, n_neg=3, seed=0, random_negatives=True):
         corpus_vector_positions=[[n] for n in lengths],
         corpus_uids=[f"d{i}" for i in range(num_docs)],
         pad_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), n_pos_per_sent=1, n_neg_per_pos=n_neg,
-        random_negatives=random_negatives, seed=seed,
+        random_negatives=random_negatives, seed=seed, pack_documents=pack_documents,
     )
 
 
@@ -124,7 +124,7 @@ def example(i, positive, hard, length=6):
 
 
 def test_collator_negatives_padding_and_determinism():
-    collator = make_collator()
+    collator = make_collator()  # unpacked: one row per document
     batch_examples = [example(0, "d1", ["d2", "d1", "d3"]), example(1, "d2", [], length=4)]
     batch = collator(batch_examples)
     num_anchors = 2
@@ -176,3 +176,39 @@ def test_negatives_never_include_a_document_the_anchor_accepts():
         accepted = set(batch["positive_ids"][0].tolist())
         assert accepted == {0 << 16 | 0, 0 << 16 | 1, 1 << 16 | 0}  # both vectors of d0, and d1
         assert not negatives & accepted and ids[batch["positive_index"][0]] in accepted
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt2"])
+def test_packed_documents_give_the_vectors_and_loss_of_one_row_each(arch):
+    """Packing documents several to a row (positions restarting per document, no attention mask) changes nothing the
+    model computes: the same document vectors and generation loss as a row each, with fewer rows."""
+    torch.manual_seed(0)
+    tokenizer = tiny_tokenizer()
+    model = OneGenForCausalLM.from_base_model(tiny_causal_lm(arch), tokenizer).eval()
+    doc_id = model.config.doc_token_id
+    texts = ["paris is the capital of france", "a lake", "the mississippi is a long river in the united states",
+             "meridian", "rome is in italy and it is old", "x y z"]
+    corpus = [tokenizer(t + "[RD]").input_ids for t in texts]
+    kwargs = dict(corpus_input_ids=corpus, corpus_vector_positions=[[ids.index(doc_id)] for ids in corpus],
+                  corpus_uids=[f"d{i}" for i in range(len(texts))], pad_token_id=tokenizer.pad_token_id,
+                  n_neg_per_pos=5, random_negatives=True, seed=0)
+    ids = tokenizer("where is paris? it is in france, a city[RQ] on a river with many bridges and old streets").input_ids
+    records = [{"example_id": 0, "input_ids": ids, "labels": ids, "anchor_positions": [ids.index(model.config.query_token_id)],
+                "anchor_slots": [0], "positives": [["d0"]], "negatives": [["d1", "d2"]]}]
+    unpacked = OneGenDataCollator(**kwargs, pack_documents=False)(records)
+    packed = OneGenDataCollator(**kwargs, pack_documents=True)(records)
+    assert packed["input_ids"].shape[0] < unpacked["input_ids"].shape[0] == 1 + len(texts)
+    assert packed["input_ids"].shape[1] == unpacked["input_ids"].shape[1]  # packing never widens the batch
+    assert packed["attention_mask"].sum() == unpacked["attention_mask"].sum()
+
+    def run(batch, packed):
+        with torch.no_grad():
+            return model(input_ids=batch["input_ids"], labels=batch["labels"],
+                         attention_mask=None if packed else batch["attention_mask"],
+                         position_ids=batch["position_ids"] if packed else None,
+                         retrieval_positions=batch["retrieval_positions"], return_logits=False, use_cache=False)
+
+    want, got = run(unpacked, False), run(packed, True)
+    torch.testing.assert_close(got.retrieval_embeddings, want.retrieval_embeddings, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got.loss, want.loss, atol=1e-6, rtol=1e-6)
+    assert torch.equal(packed["document_ids"], unpacked["document_ids"])

@@ -28,7 +28,11 @@ class OneGenDataCollator(DataCollatorMixin):
     by `seed`, the epoch and the examples, so a resumed run draws what the uninterrupted one drew.
 
     Rows are `[examples..., unique documents...]`, right-padded to the longest row (dynamic padding); documents
-    carry no labels, so the model never computes vocabulary logits for them.
+    carry no labels, so the model never computes vocabulary logits for them. With `pack_documents` (the default),
+    the documents, usually far shorter than the examples, are packed several to a row (first fit, longest first)
+    with `position_ids` restarting at 0 for each: transformers' mask builders turn restarting positions into a
+    block-diagonal causal mask when no `attention_mask` is passed, so each document sees only itself, exactly as in
+    a row of its own, and a step computes a fraction of the padded tokens.
 
     Args:
         corpus_input_ids (`list[list[int]]`): token ids of each corpus document.
@@ -36,7 +40,8 @@ class OneGenDataCollator(DataCollatorMixin):
         corpus_uids (`list[str]`): uid of each document.
 
     Returns (dict of tensors):
-        input_ids, attention_mask, labels: `(num_rows, max_len)`;
+        input_ids, attention_mask (1 = a real token), labels: `(num_rows, max_len)`; with `pack_documents`, also
+        position_ids `(num_rows, max_len)`, to be passed instead of the attention mask;
         retrieval_positions: `(num_anchors + num_doc_vectors, 2)` `(row, position)`, anchors first;
         positive_index: `(num_anchors,)` and negative_index: `(num_anchors, n_neg_per_pos)` (-1 = none), indices
         into the document vectors (rows of `retrieval_positions` after the anchors);
@@ -55,6 +60,7 @@ class OneGenDataCollator(DataCollatorMixin):
     random_negatives: bool = True
     seed: int = 42
     epoch: int = 0
+    pack_documents: bool = True
     return_tensors: str = "pt"
     _uid_index: dict = field(default=None, init=False, repr=False)
 
@@ -76,6 +82,23 @@ class OneGenDataCollator(DataCollatorMixin):
     def _random_vector(self, rng: random.Random) -> tuple[int, int]:
         doc = rng.randrange(len(self.corpus_uids))
         return doc, rng.randrange(len(self.corpus_vector_positions[doc]))
+
+    def _document_rows(self, documents: list[int], example_width: int) -> list[list[int]]:
+        """Documents grouped into rows: one each, or packed first-fit (longest first) into rows no wider than the
+        widest example or document, so packing never widens the batch."""
+        if not self.pack_documents:
+            return [[doc] for doc in documents]
+        lengths = {doc: len(self.corpus_input_ids[doc]) for doc in documents}
+        capacity = max([example_width, *lengths.values()])
+        rows, room = [], []
+        for doc in sorted(documents, key=lambda d: (-lengths[d], d)):
+            row = next((i for i, free in enumerate(room) if free >= lengths[doc]), None)
+            if row is None:
+                rows.append([]), room.append(capacity)
+                row = len(rows) - 1
+            rows[row].append(doc)
+            room[row] -= lengths[doc]
+        return rows
 
     def torch_call(self, examples: list[dict]) -> dict:
         rng = random.Random(f"{self.seed}/{self.epoch}/{[e['example_id'] for e in examples]}")
@@ -117,19 +140,32 @@ class OneGenDataCollator(DataCollatorMixin):
         vectors = sorted(batch_positives | {v for picked in negatives for v in picked})
         vector_index = {v: i for i, v in enumerate(vectors)}
 
-        rows = [e["input_ids"] for e in examples] + [self.corpus_input_ids[d] for d in documents]
-        labels = [e["labels"] for e in examples] + [[IGNORE_INDEX] * len(self.corpus_input_ids[d]) for d in documents]
-        width = max(len(r) for r in rows)
+        # Each row is a list of segments (ids, labels); a vector's position is its document's offset in its row.
+        rows = [[(e["input_ids"], e["labels"])] for e in examples]
+        doc_at = {}  # doc -> (row, offset)
+        for row, members in enumerate(self._document_rows(documents, max(len(e["input_ids"]) for e in examples))):
+            offset = 0
+            for doc in members:
+                doc_at[doc] = (len(examples) + row, offset)
+                offset += len(self.corpus_input_ids[doc])
+            rows.append([(self.corpus_input_ids[d], [IGNORE_INDEX] * len(self.corpus_input_ids[d])) for d in members])
+        width = max(sum(len(ids) for ids, _ in segments) for segments in rows)
         input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         label_tensor = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
         attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, (ids, row_labels) in enumerate(zip(rows, labels)):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-            label_tensor[i, : len(ids)] = torch.tensor(row_labels)
-            attention_mask[i, : len(ids)] = 1
+        position_ids = torch.arange(width).repeat(len(rows), 1)
+        for i, segments in enumerate(rows):
+            start = 0
+            for ids, segment_labels in segments:
+                end = start + len(ids)
+                input_ids[i, start:end] = torch.tensor(ids)
+                label_tensor[i, start:end] = torch.tensor(segment_labels)
+                attention_mask[i, start:end] = 1
+                position_ids[i, start:] = torch.arange(width - start)  # padding continues the last segment
+                start = end
 
         positions = [(row, position) for row, position, _ in anchors]
-        positions += [(doc_row[doc], self.corpus_vector_positions[doc][k]) for doc, k in vectors]
+        positions += [(doc_at[doc][0], doc_at[doc][1] + self.corpus_vector_positions[doc][k]) for doc, k in vectors]
         negative_index = torch.full((len(anchors), self.n_neg_per_pos), -1, dtype=torch.long)
         for i, picked in enumerate(negatives):
             negative_index[i, : len(picked)] = torch.tensor([vector_index[v] for v in picked], dtype=torch.long)
@@ -142,6 +178,7 @@ class OneGenDataCollator(DataCollatorMixin):
             "positive_ids": positive_ids,
             "input_ids": input_ids,
             "attention_mask": attention_mask,
+            **({"position_ids": position_ids} if self.pack_documents else {}),
             "labels": label_tensor,
             "retrieval_positions": torch.tensor(positions, dtype=torch.long).reshape(-1, 2),
             "positive_index": torch.tensor([vector_index[v] for v in positives], dtype=torch.long),

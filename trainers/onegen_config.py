@@ -75,6 +75,10 @@ class OneGenTrainingConfig(TrainingArguments):
 
     > Parameters that control data preprocessing
 
+    pack_documents (`bool`, defaults to `True`):
+        Pack a step's documents several to a row, each with its own positions and a block-diagonal causal mask
+        (same vectors as a row each, a fraction of the padded compute; needs a model whose attention masks come from
+        transformers' mask builders, as every model in the library's auto classes does).
     max_length (`int` or `None`, defaults to `1024`):
         Training examples are right-truncated to this many tokens (query tokens past it lose their supervision).
     doc_max_length (`int` or `None`, defaults to `512`):
@@ -117,6 +121,9 @@ class OneGenTrainingConfig(TrainingArguments):
     n_neg_per_pos: int = field(default=4, metadata={"help": "Negatives per anchor: hard ones first, then random."})
     random_negatives: bool = field(
         default=True, metadata={"help": "Fill missing negatives with random corpus documents."}
+    )
+    pack_documents: bool = field(
+        default=True, metadata={"help": "Pack a step's documents several to a row (block-diagonal mask): less padding."}
     )
     max_length: int | None = field(default=1024, metadata={"help": "Maximum tokens of a training example."})
     doc_max_length: int | None = field(

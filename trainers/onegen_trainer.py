@@ -186,6 +186,7 @@ class OneGenTrainer(Trainer):
             n_neg_per_pos=args.n_neg_per_pos,
             random_negatives=args.random_negatives,
             seed=args.seed,
+            pack_documents=args.pack_documents,
         )
         callbacks = [*(callbacks or []), _EpochToCollator(collator)]
         use_cache = onegen_model.config.__dict__.get("use_cache", _UNSET)
@@ -279,9 +280,13 @@ class OneGenTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"
         num_anchors = inputs["positive_index"].shape[0]
+        # Packed documents (`position_ids` restarting per document) need no attention mask: rows are right-padded, so
+        # the causal mask alone keeps every real token off the padding.
+        packed = "position_ids" in inputs
         outputs = model(
             input_ids=inputs["input_ids"],
-            attention_mask=inputs["attention_mask"],
+            attention_mask=None if packed else inputs["attention_mask"],
+            position_ids=inputs["position_ids"] if packed else None,
             labels=inputs["labels"],
             retrieval_positions=inputs["retrieval_positions"],
             return_logits=False,

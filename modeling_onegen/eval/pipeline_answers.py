@@ -10,6 +10,7 @@ from pathlib import Path
 from transformers import pipeline
 from transformers.utils import logging
 
+from ..modeling_onegen import render_document
 from .generation import extract_answer
 from .prompts import render_prompt, uses_chat_template
 
@@ -18,13 +19,13 @@ logger = logging.get_logger(__name__)
 
 
 def build_index(model, tokenizer, kb: list[dict], batch_size: int = 16, cache_dir=None):
-    """A `DocumentIndex` of the KB texts, rendered exactly as `db.jsonl` renders them (no title line).
+    """A `DocumentIndex` of the KB documents, each as the model renders it (`render_document`, as `db.jsonl` has it).
 
     With `cache_dir`, the index is saved there under a key of the model's fingerprint and the KB, and loaded from
     there next time (encoding a 10k-document KB takes minutes on a CPU)."""
     from ..pipelines import DocumentIndex, model_fingerprint
 
-    corpus = [{"id": d["doc_id"], "text": d["text"]} for d in kb]
+    corpus = [{"id": d["doc_id"], "text": render_document(d)} for d in kb]
     path = None
     if cache_dir is not None:
         digest = hashlib.sha256(json.dumps([model_fingerprint(model), corpus]).encode("utf-8")).hexdigest()[:24]
@@ -76,7 +77,7 @@ class FixedRanking:
         return len(self._kb)
 
     def __getitem__(self, i: int) -> dict:
-        return {"id": self._kb[i]["doc_id"], "text": self._kb[i]["text"]}
+        return {"id": self._kb[i]["doc_id"], "text": render_document(self._kb[i])}
 
     def search(self, query_vectors, k: int = 1):
         import torch

@@ -10,6 +10,7 @@ import torch
 from transformers.utils import logging
 
 from ..default_model import default_cache_dir
+from ..modeling_onegen import render_document
 from . import scoring
 from .data import QA_TASKS, TASKS, EvalData, load_eval_data, subset_kb
 from .generation import closed_book_answers
@@ -128,7 +129,7 @@ def run_evaluation(args: EvalArguments) -> dict:
     if args.max_queries is not None:
         data.queries = data.queries[: args.max_queries]
     data = subset_kb(data, args.kb_size)  # after the cut: it keeps what the evaluated queries need
-    kb_texts = [d["text"] for d in data.kb]
+    kb_texts = [render_document(d) for d in data.kb]  # what every retriever indexes, the model's rendering
     titles = {d["doc_id"]: d.get("title") or d["text"].split(":", 1)[0].split(",")[0] for d in data.kb}
     results, timings, notes = {}, {}, []
 
