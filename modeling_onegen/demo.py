@@ -94,8 +94,9 @@ def _model_key(args: DemoArguments, data_dir: Path) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path) -> float:
-    """Fine-tune the default base model on the task's train split and save it (with its pipeline) atomically."""
+def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callbacks=None) -> float:
+    """Fine-tune the default base model on the task's train split and save it (with its pipeline) atomically.
+    `callbacks` go to the trainer (`benchmarks/learning_curve.py` measures the model along the way)."""
     from peft import LoraConfig
 
     from .modeling_onegen import OneGenForCausalLM
@@ -123,7 +124,8 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path) -> fl
     peft_config = None if args.full_finetune else LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
                                                              target_modules="all-linear")
     trainer = OneGenTrainer(model, config, train_dataset=str(data_dir / "train.jsonl"),
-                            corpus=str(data_dir / "db.jsonl"), processing_class=tokenizer, peft_config=peft_config)
+                            corpus=str(data_dir / "db.jsonl"), processing_class=tokenizer, peft_config=peft_config,
+                            callbacks=callbacks)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
