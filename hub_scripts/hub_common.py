@@ -16,7 +16,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 from transformers.utils import logging
 
-from builder_common import replace_dir_atomically
+from onegen.dataset_builders.common import replace_dir_atomically
 
 
 logger = logging.get_logger("onegen.hub_scripts")

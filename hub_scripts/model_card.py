@@ -5,12 +5,9 @@
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from onegen.eval.report import HEADLINES, format_table
+from onegen.evaluation.report import format_table
+from onegen.evaluation.tasks import get_task
 from onegen.trainers.onegen_trainer import hub_model_id  # one rule for the trainer's card and this one
-
-
-TASK_TYPES = {"wn-el": ("text-retrieval", "Entity linking"), "rd-1913": ("question-answering", "Single-hop QA"),
-              "wn-2hop": ("question-answering", "Multi-hop QA")}
 
 USAGE = '''```python
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
@@ -34,13 +31,13 @@ def eval_results(report: dict, dataset_ids: dict[str, str]) -> list[EvalResult]:
     if "onegen" not in report["results"]:
         raise ValueError(f"the {report['task']} report has no 'onegen' results (was `onegen eval` run without "
                          "--model?); a model card needs the model's own numbers")
-    task_type, task_name = TASK_TYPES[report["task"]]
+    task = get_task(report["task"])
     results = report["results"]["onegen"]
     return [
-        EvalResult(task_type=task_type, task_name=task_name, dataset_type=dataset_ids.get(report["task"], report["task"]),
+        EvalResult(task_type=task.hub_task_type, task_name=task.hub_task_name, dataset_type=dataset_ids.get(report["task"], report["task"]),
                    dataset_name=f"{report['task']} ({report['split']}, KB of {report['kb_size']:,} documents)",
                    dataset_split=report["split"], metric_type=key, metric_name=title, metric_value=round(results[key], 4))
-        for title, key in HEADLINES[report["task"]] if key in results
+        for title, key in task.headlines if key in results
     ]
 
 

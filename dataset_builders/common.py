@@ -25,14 +25,21 @@ from pathlib import Path
 
 from transformers.utils import logging
 
-from debian_sources import sha256_file
+from ..default_model import default_cache_dir
+from .debian_sources import sha256_file
 
 
-logger = logging.get_logger("onegen.hub_scripts")
+logger = logging.get_logger(__name__)
 
 SPLIT_SALT = "onegen-v0:"  # research/data.md section 4.2: public, fixed
 SPLITS = ("train", "dev", "test")
 SMALL_KB_SIZE = 10_000
+
+
+def default_data_dir(task: str) -> Path:
+    """Where a builder writes without `--output_dir`, and where `onegen eval` and `onegen demo` look:
+    `<onegen cache>/datasets/<task>`."""
+    return default_cache_dir() / "datasets" / task
 
 
 def split_of(group_key: str) -> str:
@@ -254,8 +261,6 @@ def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list
     """Write the folder layout of the module docstring into a temporary folder beside `output_dir`, then rename it.
     `card_writer(folder, info)` writes README.md from the finished files. Returns the build info."""
     if output_dir is None:
-        from onegen.eval.data import default_data_dir
-
         output_dir = default_data_dir(task)
     output_dir = Path(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -292,7 +297,7 @@ def finish_build(args: BuildArguments, task: str, items: list[dict], wordnet, so
                  required, tokens: OneGenTokens) -> dict:
     """The common end of every builder: split and sample `items`, cut the WordNet KB (keeping `required(record)` ids),
     keep only in-KB hard negatives, and write the folder with its dataset card."""
-    from dataset_card import write_dataset_card
+    from .dataset_card import write_dataset_card
 
     splits = assign_splits(items, args.caps(*sizes))
     splits, needed = fit_to_kb(splits, required, args.resolved_kb_size())

@@ -1,5 +1,6 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
-"""Reading a dataset folder written by the builders in `hub_scripts/` (WN-EL, RD-1913, WN-2Hop) for evaluation.
+"""Reading a dataset folder written by the builders of `onegen.dataset_builders` (WN-EL, RD-1913, WN-2Hop) for
+evaluation.
 
 Every line is checked: a malformed line or a record that does not match the KB (a gold, candidate or positive id
 missing from `kb.jsonl`) raises `EvalDataError` naming the file, the line and the field.
@@ -10,12 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..default_model import default_cache_dir
+from onegen.dataset_builders.common import default_data_dir
+
+from .tasks import get_task
 
 
-TASKS = ("wn-el", "rd-1913", "wn-2hop")
-QA_TASKS = ("rd-1913", "wn-2hop")
-BUILDERS = {"wn-el": "build_wn_el.py", "rd-1913": "build_rd_1913.py", "wn-2hop": "build_wn_2hop.py"}
 _QUERY_FIELDS = {"id": str, "task": str, "query": str, "answers": list, "gold_doc_ids": list, "messages": list}
 
 
@@ -39,11 +39,6 @@ class EvalData:
     @property
     def num_hops(self) -> int:
         return max(len(q["messages"][-1]["positive"]) for q in self.queries)
-
-
-def default_data_dir(task: str) -> Path:
-    """Where `onegen eval` looks when `--data_dir` is not given: `<onegen cache>/datasets/<task>`."""
-    return default_cache_dir() / "datasets" / task
 
 
 def _read_jsonl(path: Path) -> tuple[list[tuple[int, dict]], str]:
@@ -92,13 +87,12 @@ def _check_query(path: Path, lineno: int, row: dict, task: str, kb_ids: set[str]
 
 def load_eval_data(folder: str | Path | None, task: str, split: str) -> EvalData:
     """Read `kb.jsonl` and `queries/<split>.jsonl` of a dataset folder and check that they match."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    builder = get_task(task)
     folder = Path(folder) if folder is not None else default_data_dir(task)
     if not (folder / "kb.jsonl").is_file():
         raise EvalDataError(
             f"No {task} dataset at {folder} (kb.jsonl is missing). Build it first, e.g. "
-            f"`python hub_scripts/{BUILDERS[task]} --output_dir {folder} --small`, or pass --data_dir."
+            f"`{builder.build_command(folder, '--small')}`, or pass --data_dir."
         )
     kb_rows, _ = _read_jsonl(folder / "kb.jsonl")
     kb = []
