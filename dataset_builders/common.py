@@ -18,14 +18,14 @@ import hashlib
 import json
 import os
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from transformers.utils import logging
 
-from ..default_model import default_cache_dir
+from onegen.default_model import default_cache_dir
+from onegen.file_utils import atomic_directory
+
 from .debian_sources import sha256_file
 
 
@@ -244,18 +244,6 @@ def file_checksums(folder: Path) -> dict[str, str]:
     }
 
 
-def replace_dir_atomically(tmp_dir: Path, output_dir: Path) -> None:
-    """Move a finished `tmp_dir` to `output_dir`, replacing any previous folder without a window where neither
-    exists half-written."""
-    if output_dir.exists():
-        old = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
-        os.replace(output_dir, old)
-        os.replace(tmp_dir, output_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp_dir, output_dir)
-
-
 def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list[dict], splits: dict[str, list[dict]],
                   tokens: OneGenTokens, info: dict, card_writer) -> dict:
     """Write the folder layout of the module docstring into a temporary folder beside `output_dir`, then rename it.
@@ -263,9 +251,7 @@ def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list
     if output_dir is None:
         output_dir = default_data_dir(task)
     output_dir = Path(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
-    try:
+    with atomic_directory(output_dir) as tmp_dir:
         write_jsonl(tmp_dir / "kb.jsonl", kb_docs)
         write_jsonl(tmp_dir / "db.jsonl", (tokens.db_record(d["doc_id"], d["text"]) for d in kb_docs))
         write_jsonl(tmp_dir / "train.jsonl", ({"id": r["id"], "messages": r["messages"]} for r in splits["train"]))
@@ -282,13 +268,6 @@ def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list
         }
         (tmp_dir / "build_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
         card_writer(tmp_dir, info)
-        umask = os.umask(0o022)  # read it (by setting it) and put it back: mkdtemp made the folder 0700
-        os.umask(umask)
-        os.chmod(tmp_dir, 0o777 & ~umask)
-        replace_dir_atomically(tmp_dir, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
     logger.warning(f"Wrote {task} to {output_dir}: {info['counts']}")
     return info
 

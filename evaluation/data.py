@@ -7,11 +7,11 @@ missing from `kb.jsonl`) raises `EvalDataError` naming the file, the line and th
 """
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from onegen.dataset_builders.common import default_data_dir
+from onegen.dataset_builders.common import choose_kb, default_data_dir
+from onegen.file_utils import parse_jsonl
 
 from .tasks import get_task
 
@@ -45,18 +45,7 @@ def _read_jsonl(path: Path) -> tuple[list[tuple[int, dict]], str]:
     if not path.is_file():
         raise EvalDataError(f"{path} is missing")
     raw = path.read_bytes()
-    rows = []
-    for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise EvalDataError(f"{path}, line {lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
-        if not isinstance(row, dict):
-            raise EvalDataError(f"{path}, line {lineno}: expected a JSON object, got {type(row).__name__}")
-        rows.append((lineno, row))
-    return rows, hashlib.sha256(raw).hexdigest()
+    return list(parse_jsonl(raw.decode("utf-8"), path, EvalDataError)), hashlib.sha256(raw).hexdigest()
 
 
 def _check_query(path: Path, lineno: int, row: dict, task: str, kb_ids: set[str]) -> None:
@@ -115,7 +104,7 @@ def load_eval_data(folder: str | Path | None, task: str, split: str) -> EvalData
 
 def subset_kb(data: EvalData, size: int | None) -> EvalData:
     """Cut the KB to `size` documents that include every gold, candidate and positive document of the queries
-    (then a deterministic fill in KB order of a hash), as the builders' `--kb_size` does."""
+    (then a deterministic fill in KB order of a hash), with the builders' own rule (`--kb_size`)."""
     if size is None or size >= len(data.kb):
         return data
     needed = []
@@ -125,9 +114,7 @@ def subset_kb(data: EvalData, size: int | None) -> EvalData:
     needed = set(needed)
     if len(needed) > size:
         raise ValueError(f"--kb_size {size} is smaller than the {len(needed)} documents the {data.split} queries need")
-    order = sorted((d for d in data.kb if d["doc_id"] not in needed),
-                   key=lambda d: hashlib.sha256(("onegen-v0-order:" + d["doc_id"]).encode()).hexdigest())
-    keep = needed | {d["doc_id"] for d in order[: size - len(needed)]}
+    keep = set(choose_kb(data.doc_ids, sorted(needed), size))
     return EvalData(task=data.task, split=data.split, folder=data.folder,
                     kb=[d for d in data.kb if d["doc_id"] in keep], queries=data.queries,
                     queries_sha256=data.queries_sha256)

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -25,7 +24,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
 
+from onegen.chat_utils import plain_messages
 from onegen.default_model import DEFAULT_BASE_MODEL_NAME, default_cache_dir, load_default_base_model
+from onegen.file_utils import atomic_directory
 
 from .tasks import TASKS, get_task
 
@@ -117,15 +118,13 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path) -> fl
     trainer.train()
     seconds = time.perf_counter() - start
     trained = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
-    tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}-", dir=model_dir.parent))
     try:
-        save_model_with_pipeline(trained.to(torch.float32), tokenizer, tmp)
-        trainer.create_model_card(output_dir=tmp, model_name=model_dir.name, dataset_name=f"onegen-hf/{args.task}")
-        (tmp / "demo_training.json").write_text(json.dumps({"seconds": round(seconds, 1), **asdict(args)}, indent=2))
-        shutil.rmtree(model_dir, ignore_errors=True)
-        os.replace(tmp, model_dir)
+        with atomic_directory(model_dir) as tmp:
+            save_model_with_pipeline(trained.to(torch.float32), tokenizer, tmp)
+            trainer.create_model_card(output_dir=tmp, model_name=model_dir.name, dataset_name=f"onegen-hf/{args.task}")
+            (tmp / "demo_training.json").write_text(json.dumps({"seconds": round(seconds, 1), **asdict(args)},
+                                                               indent=2))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(config.output_dir, ignore_errors=True)
     return seconds
 
@@ -146,7 +145,7 @@ def show_examples(model_dir: Path, data_dir: Path, args: DemoArguments, cache: P
     index = build_index(model, tokenizer, data.kb, cache_dir=cache / "indexes")
     rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=index)
     for record in data.queries[: args.examples]:
-        messages = [{"role": m["role"], "content": m["content"]} for m in record["messages"][:-1]]
+        messages = plain_messages(record["messages"][:-1])
         output = rag(messages, top_k=1, max_new_tokens=32, skip_special_tokens=False)
         print(f"\n  Q: {messages[-1]['content']}")
         print(f"  A: {output['generated_text'].strip()}")

@@ -3,8 +3,9 @@
 
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from onegen.file_utils import write_json_atomically
 
 from .tasks import get_task
 
@@ -28,18 +29,7 @@ def format_table(report: dict) -> str:
 
 def write_report(report: dict, path: str | os.PathLike) -> Path:
     """Write `report` as JSON to `path` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomically(path, report)
 
 
 def read_report(path: str | os.PathLike) -> dict:

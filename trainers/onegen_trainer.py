@@ -13,8 +13,8 @@ from huggingface_hub import ModelCard, ModelCardData
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback
 from transformers.utils import logging
 
+from onegen.file_utils import atomic_directory, write_text_atomically
 from onegen.modeling_onegen import OneGenForCausalLM
-from onegen.pipelines.document_index import atomic_directory, write_text_atomically
 from onegen.pipelines.pipeline_onegen import save_pipeline_code
 
 from .collator import OneGenDataCollator
