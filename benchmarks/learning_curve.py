@@ -25,12 +25,12 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
+from onegen.chat_utils import render_conversation
 from onegen.default_model import default_cache_dir, load_default_base_model
-from onegen.demo import DemoArguments, _model_key, train_demo_model
-from onegen.eval import scoring
-from onegen.eval.data import load_eval_data, subset_kb
-from onegen.eval.prompts import render_conversation
-from onegen.eval.retrievers import OneGenScorer, retrieve
+from onegen.evaluation import scoring
+from onegen.evaluation.data import load_eval_data, subset_kb
+from onegen.evaluation.demo import DemoArguments, _model_key, train_demo_model
+from onegen.evaluation.retrievers import OneGenScorer, retrieve
 from onegen.modeling_onegen import render_document
 
 

@@ -7,7 +7,6 @@ it can be inspected and reloaded offline (`--dry_run` stops there); only then do
 """
 
 import os
-import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 from transformers.utils import logging
 
-from builder_common import replace_dir_atomically
+from onegen.file_utils import atomic_directory
 
 
 logger = logging.get_logger("onegen.hub_scripts")
@@ -38,18 +37,8 @@ class PushArguments:
 def _build_atomically(target: Path, fill):
     """Run `fill(work_folder)` in a temporary folder beside `target`, then move it to `target` (replacing an older
     one). On failure nothing is left behind and an older `target` is kept."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        value = fill(work)
-        umask = os.umask(0o022)  # read it (by setting it) and put it back: mkdtemp made the folder 0700
-        os.umask(umask)
-        os.chmod(work, 0o777 & ~umask)
-        replace_dir_atomically(work, target)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return value
+    with atomic_directory(target) as work:
+        return fill(work)
 
 
 @contextmanager

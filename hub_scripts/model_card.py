@@ -1,32 +1,13 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
-"""Model cards for OneGen models (`huggingface_hub.ModelCard`): base model, datasets, evaluation results read from
-`onegen eval` reports (as a `model-index` block and as tables against the baselines), and a usage snippet with
-`trust_remote_code=True` and a pinned revision."""
+"""Model cards for published OneGen models: the trainer's card template (`onegen.trainers.model_card`) with the
+evaluation results read from `onegen eval` reports (as a `model-index` block and as tables against the baselines),
+and a usage snippet with `trust_remote_code=True` and a pinned revision."""
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from onegen.eval.report import HEADLINES, format_table
-from onegen.trainers.onegen_trainer import hub_model_id  # one rule for the trainer's card and this one
-
-
-TASK_TYPES = {"wn-el": ("text-retrieval", "Entity linking"), "rd-1913": ("question-answering", "Single-hop QA"),
-              "wn-2hop": ("question-answering", "Multi-hop QA")}
-
-USAGE = '''```python
-from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
-
-repo, revision = "{repo_id}", "{revision}"  # pin the revision: this model runs code from its repository
-rag = pipeline("onegen-rag", model=repo, revision=revision, trust_remote_code=True,
-               index=["Meridian is a city in the American state of Mississippi.", "Paris is the capital of France."])
-print(rag("Which American state contains Meridian?", top_k=1, max_new_tokens=32))
-
-# retrieval vectors only
-model = AutoModelForCausalLM.from_pretrained(repo, revision=revision, trust_remote_code=True)
-tokenizer = AutoTokenizer.from_pretrained(repo, revision=revision, trust_remote_code=True)
-docs = model.encode_documents(["Paris is the capital of France."], tokenizer).embeddings
-queries = model.encode_queries(["Which country has Paris as its capital?"], tokenizer).embeddings
-print(queries @ docs.T)
-```'''
+from onegen.evaluation.report import format_table
+from onegen.evaluation.tasks import get_task
+from onegen.trainers.model_card import hub_model_id, render_model_card  # the trainer's card, with results
 
 
 def eval_results(report: dict, dataset_ids: dict[str, str]) -> list[EvalResult]:
@@ -34,13 +15,13 @@ def eval_results(report: dict, dataset_ids: dict[str, str]) -> list[EvalResult]:
     if "onegen" not in report["results"]:
         raise ValueError(f"the {report['task']} report has no 'onegen' results (was `onegen eval` run without "
                          "--model?); a model card needs the model's own numbers")
-    task_type, task_name = TASK_TYPES[report["task"]]
+    task = get_task(report["task"])
     results = report["results"]["onegen"]
     return [
-        EvalResult(task_type=task_type, task_name=task_name, dataset_type=dataset_ids.get(report["task"], report["task"]),
+        EvalResult(task_type=task.hub_task_type, task_name=task.hub_task_name, dataset_type=dataset_ids.get(report["task"], report["task"]),
                    dataset_name=f"{report['task']} ({report['split']}, KB of {report['kb_size']:,} documents)",
                    dataset_split=report["split"], metric_type=key, metric_name=title, metric_value=round(results[key], 4))
-        for title, key in HEADLINES[report["task"]] if key in results
+        for title, key in task.headlines if key in results
     ]
 
 
@@ -58,32 +39,5 @@ def build_model_card(repo_id: str, config, reports: list[dict], revision: str = 
         eval_results=results or None,
     )
     tables = "\n\n".join(f"```\n{format_table(report)}\n```" for report in reports) or "No evaluation report given."
-    tokens = ", ".join(f"{name} `{token}`" for name, token in config.special_tokens.items())
-    content = f"""---
-{card_data.to_yaml()}
----
-
-# {repo_id.split('/')[-1]}
-
-A OneGen model (Zhang et al., "OneGen: Efficient One-Pass Unified Generation and Retrieval for LLMs", Findings of
-EMNLP 2024): one causal LM that retrieves while it generates. The last hidden state at its query token is the query
-vector, the one at its document token a document vector (cosine similarity); retrieval happens inside decoding on
-the same KV cache (`pipeline("onegen-rag")`).
-
-- Base model: {base_model or 'not recorded'}
-- Retrieval mode: `{config.retrieval_mode}`; special tokens: {tokens}
-- Code: the model (`modeling_onegen.py`, `configuration_onegen.py`) and the `onegen-rag` pipeline travel with this
-  repository as remote code; load with `trust_remote_code=True` and a pinned revision.
-
-## Usage
-
-{USAGE.format(repo_id=repo_id, revision=revision)}
-
-## Evaluation
-
-Measured with `onegen eval` (OneGen-HF) on the splits and KBs named in each table; baselines run in the same
-command on the same KB (BM25: `bm25s`; MiniLM: all-MiniLM-L6-v2; closed-book: this model with retrieval off).
-
-{tables}
-"""
-    return ModelCard(content)
+    return render_model_card(card_data, config, model_name=repo_id.split("/")[-1], repo_id=repo_id, revision=revision,
+                             base_model=base_model, evaluation=tables)

@@ -18,8 +18,8 @@ from pathlib import Path
 from datasets import Dataset
 from transformers import HfArgumentParser
 
-from builder_common import SPLITS, file_checksums
-from dataset_card import build_card, read_build_info
+from onegen.dataset_builders.common import SPLITS, file_checksums
+from onegen.dataset_builders.dataset_card import build_card, read_build_info
 from hub_common import PushArguments, prepared_folder, upload
 
 
@@ -30,7 +30,7 @@ class PushDatasetArguments(PushArguments):
 
 def verify_dataset_folder(folder: str | Path) -> dict:
     """The build info of `folder`, after checking the files' sha256 and that every split matches the KB."""
-    from onegen.eval.data import load_eval_data
+    from onegen.evaluation.data import load_eval_data
 
     folder = Path(folder)
     info = read_build_info(folder)

@@ -18,7 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
 
 from hub_common import PushArguments, logger, prepared_folder, upload
 from model_card import build_model_card, eval_results, hub_model_id
-from onegen.eval.report import read_report
+from onegen.evaluation.report import read_report
 
 
 @dataclass

@@ -7,13 +7,12 @@ cache directory and reused from there (0.2 s instead of about 18 s). Nothing is 
 
 import importlib.util
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging
 
+from .file_utils import atomic_directory
 from .modeling_onegen import _drop_gguf_quantization_flag
 
 
@@ -50,21 +49,12 @@ def default_base_model_path(cache_dir: str | os.PathLike | None = None) -> Path:
         return target
     folder, gguf_file = _gguf_location()
     logger.warning(f"Converting {gguf_file} to safetensors in {target} (once; about 20 s)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
-    try:
+    with atomic_directory(target) as tmp:  # a crash leaves no half-written model folder
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file)
         _drop_gguf_quantization_flag(model)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        umask = os.umask(0o022)  # read it (by setting it) and put it back: mkdtemp made the folder 0700
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        os.replace(tmp, target)  # atomic: a crash leaves no half-written model folder
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -115,6 +115,92 @@ class _TokenView:
         self.ids, self.lengths = ids, new_lengths
 
 
+class _DecodingState:
+    r"""
+    What one [`onegen_generate`] call keeps between decoding steps: the KV cache with the attention mask over every
+    position it holds, each row's next position id, the rows' outputs (tokens, retrievals) and counters, and the
+    stats. Its two operations on the cache are `feed` (append a block of tokens for every row, or for some rows) and
+    `insert` (prefill retrieved documents onto the rows that asked for them, the others waiting on masked pads).
+    """
+
+    def __init__(self, model, cache, attention_mask: torch.Tensor, pad_id: int, context: int | None):
+        batch_size = attention_mask.shape[0]
+        self.model, self.cache, self.pad_id, self.context = model, cache, pad_id, context
+        self.attention = attention_mask[:, :0]  # `feed` appends each fed block's mask
+        self.holes = False  # once a pad position is in the cache, every forward needs the mask
+        self.next_pos = attention_mask.sum(-1)  # each row's next position id: its real tokens so far
+        self.max_pos = (context or 1 << 30) - 1
+        self.sliceable = False
+        self.sequences = [[] for _ in range(batch_size)]
+        self.retrievals = [[] for _ in range(batch_size)]
+        self.sampled = [0] * batch_size
+        self.retrieved = [0] * batch_size
+        self.finished = torch.zeros(batch_size, dtype=torch.bool, device=attention_mask.device)
+        self.forced = torch.full((batch_size,), -1, dtype=torch.long, device=attention_mask.device)
+        self.stats = dict(forward_time=0.0, search_time=0.0, forward_calls=0, forward_tokens=0, forward_positions=0,
+                          sampled_tokens=0, inserted_tokens=0, retrievals=0)
+
+    def feed(self, ids: torch.Tensor, real: torch.Tensor, positions: torch.Tensor, rows: list[int] | None = None):
+        """Feed `ids` (`(batch, width)`, or `(len(rows), width)` for only those rows) on the cache; `real`
+        (`(batch, width)`) marks the real positions among the appended ones."""
+        self.attention = torch.cat([self.attention, real.to(torch.long)], dim=-1)
+        self.holes = self.holes or not bool(real.all())
+        begin = time.perf_counter()
+        if rows is None:
+            out = self.model(input_ids=ids, attention_mask=self.attention if self.holes else None,
+                             position_ids=positions, use_cache=True, logits_to_keep=1, **{_CACHE_NAME: self.cache})
+        else:
+            out = _forward_rows(self.model, self.cache, rows, ids, self.attention[rows], positions)
+        self.stats["forward_time"] += time.perf_counter() - begin
+        self.stats["forward_calls"] += 1
+        self.stats["forward_tokens"] += int(real.sum())
+        self.stats["forward_positions"] += ids.numel()
+        return out
+
+    def prefill(self, input_ids: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
+        """Feed the prompts (positions count each row's real tokens from 0; left padding is masked); returns the
+        next-token logits. Afterwards the cache tells whether insertions may run on a row slice of it: when every
+        layer is a plain full-attention `DynamicLayer` (otherwise all rows run, the waiting ones on masked pads)."""
+        positions = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.feed(input_ids, prompt_mask, positions)
+        self.sliceable = all(type(layer) is DynamicLayer and layer.is_initialized
+                             for layer in getattr(self.cache, "layers", [None]))
+        return out.logits[:, -1].float()
+
+    def record(self, tokens: torch.Tensor, active: torch.Tensor) -> None:
+        """Append the sampled `tokens` to the active rows' sequences."""
+        token_list, active_list = tokens.tolist(), active.tolist()
+        for r in range(len(token_list)):
+            if active_list[r]:
+                self.sequences[r].append(token_list[r])
+                self.sampled[r] += 1
+        self.stats["sampled_tokens"] += sum(active_list)
+
+    def add_hits(self, row: int, hits: list[dict]) -> None:
+        """Record one retrieval of `row` (its hits, best first) at the query token it just sampled."""
+        self.retrieved[row] += 1
+        self.stats["retrievals"] += 1
+        for rank, hit in enumerate(hits):
+            self.retrievals[row].append({"step": self.sampled[row] - 1, "position": len(self.sequences[row]) - 1,
+                                         "rank": rank, **hit})
+
+    def fits(self, row: int, insertion) -> bool:
+        """Whether `row` has room in the model's context for `insertion` and one more token."""
+        return self.context is None or int(self.next_pos[row]) + len(insertion) + 1 <= self.context
+
+    def insert(self, logits: torch.Tensor, rows: list[int], blocks: list[list[int]]) -> torch.Tensor:
+        """Prefill `blocks[i]` onto row `rows[i]` in one forward and append it to the row's sequence; returns the
+        logits with the inserting rows' replaced (the others keep theirs)."""
+        logits = _insert(self.feed, logits, rows, blocks, self.next_pos.clamp(max=self.max_pos), self.pad_id,
+                         self.sliceable)
+        self.next_pos = self.next_pos.clone()
+        for r, block in zip(rows, blocks):
+            self.next_pos[r] += len(block)
+            self.sequences[r].extend(block)
+            self.stats["inserted_tokens"] += len(block)
+        return logits
+
+
 @torch.no_grad()
 def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=None, generation_config=None, *,
                     retriever, max_retrievals: int | None = None, streamer=None, **model_kwargs) -> OneGenGenerateOutput:
@@ -167,51 +253,14 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
     context = _context_length(config)
     criteria = StoppingCriteriaList(c for c in (stopping_criteria or []) if not isinstance(c, MaxLengthCriteria))
     do_sample = bool(generation_config.do_sample)
-    stats = dict(forward_time=0.0, search_time=0.0, forward_calls=0, forward_tokens=0, forward_positions=0,
-                 sampled_tokens=0, inserted_tokens=0, retrievals=0)
 
-    holes = False  # once a pad position is in the cache, every forward needs the mask
-
-    def forward(ids: torch.Tensor, real: torch.Tensor, positions: torch.Tensor, rows: list[int] | None = None):
-        """Feed `ids` (`(batch, width)`, or `(len(rows), width)` for only those rows) on the cache; `real`
-        (`(batch, width)`) marks the real positions among the appended ones."""
-        nonlocal attention, holes
-        attention = torch.cat([attention, real.to(torch.long)], dim=-1)
-        holes = holes or not bool(real.all())
-        begin = time.perf_counter()
-        if rows is None:
-            out = model(input_ids=ids, attention_mask=attention if holes else None, position_ids=positions,
-                        use_cache=True, logits_to_keep=1, **{_CACHE_NAME: cache})
-        else:
-            out = _forward_rows(model, cache, rows, ids, attention[rows], positions)
-        stats["forward_time"] += time.perf_counter() - begin
-        stats["forward_calls"] += 1
-        stats["forward_tokens"] += int(real.sum())
-        stats["forward_positions"] += ids.numel()
-        return out
-
-    # Prefill: positions count each row's real tokens from 0 (left padding is masked).
+    state = _DecodingState(model, cache, attention, pad_id, context)
     prompt_mask = attention.bool()
-    next_pos = attention.sum(-1)
-    max_pos = (context or 1 << 30) - 1
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    attention = attention[:, :0]  # `forward` appends each fed block's mask
-    out = forward(input_ids, prompt_mask, positions)
-    logits = out.logits[:, -1].float()
-
+    logits = state.prefill(input_ids, prompt_mask)
     view = _TokenView(input_ids, prompt_mask, pad_id)
-    # Insertions can run on the inserting rows alone (a row slice of the cache) when every cache layer is a plain
-    # full-attention DynamicLayer; otherwise all rows run, the waiting ones on masked pads.
-    sliceable = all(type(layer) is DynamicLayer and layer.is_initialized for layer in getattr(cache, "layers", [None]))
-    sequences = [[] for _ in range(batch_size)]
-    retrievals = [[] for _ in range(batch_size)]
-    sampled = [0] * batch_size
-    retrieved = [0] * batch_size
-    cap = RetrievalCapLogitsProcessor(query_id, max_retrievals, retrieved) if max_retrievals is not None else None
+    cap = RetrievalCapLogitsProcessor(query_id, max_retrievals, state.retrieved) if max_retrievals is not None else None
     if cap is not None:
         logits_processor = LogitsProcessorList([cap, *(logits_processor or [])])
-    finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
-    forced = torch.full((batch_size,), -1, dtype=torch.long, device=device)
     if streamer is not None:
         streamer.put(input_ids.cpu())
 
@@ -224,86 +273,77 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
             tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
         else:
             tokens = scores.argmax(dim=-1)
-        tokens = torch.where(forced >= 0, forced, tokens)
-        forced.fill_(-1)
-        active = ~finished
+        tokens = torch.where(state.forced >= 0, state.forced, tokens)
+        state.forced.fill_(-1)
+        active = ~state.finished
         tokens = torch.where(active, tokens, torch.full_like(tokens, pad_id))
         view.append_column(tokens)
-        token_list, active_list, pos_list = tokens.tolist(), active.tolist(), next_pos.tolist()
-        for r in range(batch_size):
-            if active_list[r]:
-                sequences[r].append(token_list[r])
-                sampled[r] += 1
-        stats["sampled_tokens"] += sum(active_list)
+        pos_list = state.next_pos.tolist()
+        state.record(tokens, active)
         if streamer is not None:
             streamer.put(tokens.cpu())
 
         # 2. Which rows stop after this token (EOS, stop strings, max_new_tokens, a full context).
-        done = torch.tensor([sampled[r] >= max_new or (context is not None and pos_list[r] + 1 >= context)
+        done = torch.tensor([state.sampled[r] >= max_new or (context is not None and pos_list[r] + 1 >= context)
                              for r in range(batch_size)], device=device)
         if eos is not None:
             done |= torch.isin(tokens, eos)
         if len(criteria):
             done |= criteria(view.ids, scores).to(device)
         is_query = active & (tokens == query_id)
-        finished = finished | (active & done)
-        if bool(finished.all()) and not bool(is_query.any()):
+        state.finished = state.finished | (active & done)
+        if bool(state.finished.all()) and not bool(is_query.any()):
             break
 
         # 3. Feed the sampled tokens: one forward for the whole batch. Rows that finished earlier are masked.
-        out = forward(tokens[:, None], active[:, None], next_pos[:, None].clamp(max=max_pos))
-        next_pos = next_pos + active.long()
+        out = state.feed(tokens[:, None], active[:, None], state.next_pos[:, None].clamp(max=state.max_pos))
+        state.next_pos = state.next_pos + active.long()
         logits = out.logits[:, -1].float()
+        if not bool(is_query.any()):
+            continue
 
         # 4. Retrieval for rows that fed the query token: its last hidden state is the query vector.
-        if bool(is_query.any()):
-            rows = is_query.nonzero().view(-1).tolist()
-            begin = time.perf_counter()
-            results = retriever(out.last_hidden_state[rows, -1])
-            stats["search_time"] += time.perf_counter() - begin
-            insert_rows, blocks = [], []
-            for r, (hits, insertion) in zip(rows, results):
-                retrieved[r] += 1
-                stats["retrievals"] += 1
-                for rank, hit in enumerate(hits):
-                    retrievals[r].append({"step": sampled[r] - 1, "position": len(sequences[r]) - 1, "rank": rank, **hit})
-                if finished[r]:
+        rows = is_query.nonzero().view(-1).tolist()
+        begin = time.perf_counter()
+        results = retriever(out.last_hidden_state[rows, -1])
+        state.stats["search_time"] += time.perf_counter() - begin
+        insert_rows, blocks = [], []
+        for r, (hits, insertion) in zip(rows, results):
+            state.add_hits(r, hits)
+            if state.finished[r]:
+                continue
+            if link_mode:  # 5a. link: force the continuation token next, insert nothing
+                if continuation_id is not None:
+                    state.forced[r] = continuation_id
+            elif insertion:  # 5b. insert: the document (with its tags) goes onto the same cache
+                if not state.fits(r, insertion):
+                    logger.warning(f"Row {r}: inserting {len(insertion)} document tokens would exceed the model's "
+                                   f"context of {context} tokens; the row stops here.")
+                    state.finished[r] = True
                     continue
-                if link_mode:
-                    if continuation_id is not None:
-                        forced[r] = continuation_id
-                elif insertion:
-                    if context is not None and int(next_pos[r]) + len(insertion) + 1 > context:
-                        logger.warning(f"Row {r}: inserting {len(insertion)} document tokens would exceed the model's "
-                                       f"context of {context} tokens; the row stops here.")
-                        finished[r] = True
-                        continue
-                    insert_rows.append(r)
-                    blocks.append(list(insertion))
-            if insert_rows:
-                logits = _insert(forward, logits, insert_rows, blocks, next_pos.clamp(max=max_pos), pad_id, sliceable)
-                next_pos = next_pos.clone()
-                for r, block in zip(insert_rows, blocks):
-                    next_pos[r] += len(block)
-                    sequences[r].extend(block)
-                    stats["inserted_tokens"] += len(block)
-                    if streamer is not None:
-                        streamer.put(torch.tensor(block))
-                view.extend_rows(insert_rows, blocks)
-            if bool(finished.all()):
-                break
+                insert_rows.append(r)
+                blocks.append(list(insertion))
+        if insert_rows:
+            logits = state.insert(logits, insert_rows, blocks)
+            if streamer is not None:
+                for block in blocks:
+                    streamer.put(torch.tensor(block))
+            view.extend_rows(insert_rows, blocks)
+        if bool(state.finished.all()):
+            break
 
     if streamer is not None:
         streamer.end()
-    stats["total_time"] = time.perf_counter() - start_time
-    return OneGenGenerateOutput(sequences=sequences, retrievals=retrievals, stats=stats)
+    state.stats["total_time"] = time.perf_counter() - start_time
+    return OneGenGenerateOutput(sequences=state.sequences, retrievals=state.retrievals, stats=state.stats)
 
 
-def _insert(forward, logits, rows, blocks, next_pos, pad_id, sliceable):
-    """Prefill `blocks[i]` onto row `rows[i]` in one forward. Blocks are left-padded to a common width so that the
-    last column is every inserting row's last document token; the other rows keep the logits they had and get
-    masked positions in the cache. When the cache can be sliced, only the inserting rows are computed (a batch of 8
-    where one row inserts a 50-token document computes 50 positions, not 400)."""
+def _insert(feed, logits, rows, blocks, next_pos, pad_id, sliceable):
+    """Prefill `blocks[i]` onto row `rows[i]` in one forward (`feed`, [`_DecodingState.feed`]). Blocks are
+    left-padded to a common width so that the last column is every inserting row's last document token; the other
+    rows keep the logits they had and get masked positions in the cache. When the cache can be sliced, only the
+    inserting rows are computed (a batch of 8 where one row inserts a 50-token document computes 50 positions, not
+    400)."""
     batch_size, device = logits.shape[0], logits.device
     width = max(len(b) for b in blocks)
     only_rows = rows if sliceable and len(rows) < batch_size else None
@@ -316,7 +356,7 @@ def _insert(forward, logits, rows, blocks, next_pos, pad_id, sliceable):
         ids[j, width - len(block):] = torch.tensor(block, dtype=torch.long, device=device)
         positions[j, width - len(block):] = next_pos[r] + torch.arange(len(block), device=device)
         real[r, width - len(block):] = True
-    out = forward(ids, real, positions, rows=only_rows)
+    out = feed(ids, real, positions, rows=only_rows)
     logits = logits.clone()
     logits[rows] = out.logits[:, -1].float() if only_rows is not None else out.logits[rows, -1].float()
     return logits

@@ -136,8 +136,7 @@ class Sandbox:
     def __init__(self, root: Path):
         from tiny import tiny_causal_lm, tiny_tokenizer
 
-        sys.path.insert(0, str(REPO / "hub_scripts"))
-        from debian_sources import default_debian_cache
+        from onegen.dataset_builders.debian_sources import default_debian_cache
 
         self.root, self.cache = root, root / "cache"
         self.debian_cache = default_debian_cache()  # before ONEGEN_CACHE points into the sandbox

@@ -11,10 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
 
-import builder_common  # noqa: E402
-import debian_sources  # noqa: E402
-import gcide_source  # noqa: E402
-import wn_source  # noqa: E402
+from onegen.dataset_builders import common as builder_common  # noqa: E402
+from onegen.dataset_builders import debian_sources  # noqa: E402
+from onegen.dataset_builders import gcide_source  # noqa: E402
+from onegen.dataset_builders import wn_source  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ from datasets import load_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
 
-import build_rd_1913  # noqa: E402
-import build_wn_2hop  # noqa: E402
-import build_wn_el  # noqa: E402
-from builder_common import SPLITS, file_checksums, split_of  # noqa: E402
+from onegen.dataset_builders import rd_1913 as build_rd_1913  # noqa: E402
+from onegen.dataset_builders import wn_2hop as build_wn_2hop  # noqa: E402
+from onegen.dataset_builders import wn_el as build_wn_el  # noqa: E402
+from onegen.dataset_builders.common import SPLITS, file_checksums, split_of  # noqa: E402
 
 
 pytestmark = pytest.mark.slow

@@ -1,19 +1,13 @@
 """One rendering of a document everywhere (`OneGenForCausalLM.render_document`): the index encodes it, the pipeline
 inserts it, the evaluation's retrievers index it and the dataset builders write it to `db.jsonl`, so a titled document
 is never encoded from text the model was not trained on."""
-import sys
-from pathlib import Path
-
 import torch
 from pipeline_helpers import PROMPTS, build, greedy_continuations, query_after
 from transformers import pipeline
 
 from onegen import DocumentIndex
+from onegen.dataset_builders import common as builder_common
 from onegen.modeling_onegen import render_document
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
-import builder_common  # noqa: E402
 
 
 TITLED = [

@@ -10,14 +10,14 @@ import torch
 
 from onegen import OneGenForCausalLM
 from onegen.cli import main as onegen_main
-from onegen.eval import EvalDataError, load_eval_data
+from onegen.evaluation import EvalDataError, load_eval_data
 from tiny import tiny_causal_lm, tiny_tokenizer
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
 
-from builder_common import OneGenTokens, write_dataset  # noqa: E402
-from dataset_card import write_dataset_card  # noqa: E402
+from onegen.dataset_builders.common import OneGenTokens, write_dataset  # noqa: E402
+from onegen.dataset_builders.dataset_card import write_dataset_card  # noqa: E402
 
 
 WORDS = ("capital city state river country mountain president born wrote book song film team plays located "
@@ -155,7 +155,7 @@ def test_wn_2hop_reports_each_hop_and_support(model_dir, data_root, tmp_path):
 def test_bad_inputs_get_clear_errors(data_root, tmp_path):
     with pytest.raises(ValueError, match="--split test is reserved"):
         onegen_main(["eval", "--task", "wn-el", "--split", "test", "--data_dir", str(data_root / "wn-el")])
-    with pytest.raises(EvalDataError, match=r"build_wn_el\.py --output_dir .* --small"):
+    with pytest.raises(EvalDataError, match=r"onegen\.dataset_builders\.wn_el --output_dir .* --small"):
         onegen_main(["eval", "--task", "wn-el", "--data_dir", str(tmp_path / "nowhere"), "--baselines", "bm25"])
     broken = make_dataset(tmp_path, "rd-1913")
     lines = (broken / "queries" / "dev.jsonl").read_text().splitlines()
@@ -191,7 +191,7 @@ def _wrong_task(data_root: Path, tmp_path: Path):
 def test_closed_book_never_emits_retrieval_tokens(model_dir, data_root):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from onegen.eval.generation import closed_book_answers, closed_book_token_ids
+    from onegen.evaluation.generation import closed_book_answers, closed_book_token_ids
 
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -239,7 +239,7 @@ def test_wn_el_end_to_end_linking_with_a_link_mode_model(link_model_dir, data_ro
 def test_parsing_generated_answers_and_links():
     from types import SimpleNamespace
 
-    from onegen.eval.pipeline_answers import generated_answer, generated_links
+    from onegen.evaluation.pipeline_answers import generated_answer, generated_links
 
     tokenizer = tiny_tokenizer()
     insert = SimpleNamespace(context_end_token="</paragraph>", query_token="[RQ]", continuation_token=None,
@@ -255,7 +255,7 @@ def test_parsing_generated_answers_and_links():
 
 
 def test_emission_and_end_to_end_support_count_each_query_token_in_order():
-    from onegen.eval import scoring
+    from onegen.evaluation import scoring
 
     queries = [{"messages": [{"role": "assistant", "content": "Paris[RQ]<p>x</p>France[RQ]<p>y</p>Europe",
                               "positive": [["d1"], ["d2"]]}], "answers": ["Europe"]}] * 3

@@ -14,8 +14,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hub_scripts"))
 
-from builder_common import write_dataset  # noqa: E402
-from dataset_card import write_dataset_card  # noqa: E402
+from onegen.dataset_builders.common import write_dataset  # noqa: E402
+from onegen.dataset_builders.dataset_card import write_dataset_card  # noqa: E402
 from test_eval import TOKENS, _kb, _records  # noqa: E402
 
 

@@ -16,7 +16,8 @@ from datasets import load_dataset
 from huggingface_hub import HfApi, ModelCard
 
 import onegen.metrics
-from onegen.eval import write_report
+from onegen.dataset_builders.debian_sources import sha256_file
+from onegen.evaluation import write_report
 from test_eval import make_dataset, model_dir  # noqa: F401  (a fixture: the tiny saved OneGen model)
 
 
@@ -80,7 +81,7 @@ def test_push_dataset_refuses_tampered_or_mismatched_folders(tmp_path, hub_calls
     with pytest.raises(ValueError, match=r"kb\.jsonl changed since it was built"):
         push_dataset.push_dataset(args)
     info = json.loads((folder / "build_info.json").read_text())  # a consistent record of a KB missing a gold doc
-    info["sha256"]["kb.jsonl"] = __import__("builder_common").sha256_file(folder / "kb.jsonl")
+    info["sha256"]["kb.jsonl"] = sha256_file(folder / "kb.jsonl")
     (folder / "build_info.json").write_text(json.dumps(info))
     with pytest.raises(ValueError, match=r"dev\.jsonl, line 1: field 'gold_doc_ids' names documents not in kb\.jsonl"):
         push_dataset.push_dataset(args)

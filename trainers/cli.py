@@ -92,7 +92,7 @@ def _group_options(parser, config_class, model_class) -> None:
 def check_paths(script_args, training_args, model_args) -> dict:
     """Resolve the data files and check the model path and the output folder before anything is loaded: a
     missing file should not surface after the model has loaded (or as a Hub lookup). Returns the local data paths."""
-    from onegen.pipelines.document_index import check_replaceable
+    from onegen.file_utils import check_replaceable
 
     from .data import resolve_data_file
     from .onegen_trainer import MODEL_MARKERS, is_run_output

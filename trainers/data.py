@@ -10,13 +10,15 @@ Every error names the file, the line and the field. Records are normalised to on
 `negative` become lists of uid lists) so that Arrow can store them.
 """
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from datasets import Dataset
 from transformers.utils import logging
+
+from onegen.chat_utils import plain_messages
+from onegen.file_utils import iter_jsonl
 
 
 logger = logging.get_logger(__name__)
@@ -34,17 +36,8 @@ def _records(source, name: str) -> Iterator[tuple[str, dict]]:
     """Yield `(location, record)` from a JSONL path, a `datasets.Dataset` or a list of dicts."""
     if isinstance(source, (str, os.PathLike)):
         path = resolve_data_file(source, name)
-        with open(path, encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise OneGenDataError(f"{path}, line {line_number}: invalid JSON ({error.msg})") from None
-                if not isinstance(record, dict):
-                    raise OneGenDataError(f"{path}, line {line_number}: expected a JSON object, got {type(record).__name__}")
-                yield f"{path}, line {line_number}", record
+        for line_number, record in iter_jsonl(path, OneGenDataError):
+            yield f"{path}, line {line_number}", record
     else:
         for row_number, record in enumerate(source, start=1):
             yield f"{name}, row {row_number}", dict(record)
@@ -142,7 +135,7 @@ def load_corpus(source, doc_token: str, name: str = "db") -> Dataset:
         if num_vectors == 0:
             raise OneGenDataError(f"{where}: field 'messages' has no {doc_token!r} in an assistant turn, so document "
                                   f"{uid!r} has no vector")
-        rows.append({"uid": uid, "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        rows.append({"uid": uid, "messages": plain_messages(messages),
                      "num_vectors": num_vectors})
     if not rows:
         raise OneGenDataError(f"{name}: the corpus is empty")
@@ -197,7 +190,7 @@ def load_train_examples(source, query_token: str, corpus: Dataset, name: str = "
                 dropped_negatives += len(hard) - len(known)
                 positives.append(uids)
                 negatives.append(known)
-        rows.append({"messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        rows.append({"messages": plain_messages(messages),
                      "positives": positives, "negatives": negatives, "example_id": len(rows)})
     if dropped_negatives:
         logger.warning(f"{name}: dropped {dropped_negatives} hard negatives whose uid is not in the corpus")

@@ -9,17 +9,18 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import ModelCardData
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback
 from transformers.utils import logging
 
+from onegen.file_utils import atomic_directory, write_text_atomically
 from onegen.modeling_onegen import OneGenForCausalLM
-from onegen.pipelines.document_index import atomic_directory, write_text_atomically
 from onegen.pipelines.pipeline_onegen import save_pipeline_code
 
 from .collator import OneGenDataCollator
 from .data import load_corpus, load_train_examples
 from .losses import BPRLoss, InfoNCELoss
+from .model_card import PAPER_CITATION, hub_model_id, render_model_card
 from .onegen_config import OneGenTrainingConfig, check_launch
 from .tokenization import tokenize_document, tokenize_example
 
@@ -37,55 +38,6 @@ _RUN_OUTPUTS = ("runs", "trainer_state.json", "all_results.json", "train_results
 def is_run_output(name: str) -> bool:
     """Whether an entry of `output_dir` is the training run's (checkpoints, logs, results), not the saved model's."""
     return name.startswith("checkpoint-") or name in _RUN_OUTPUTS
-
-
-def hub_model_id(name: str | None) -> str | None:
-    """`name` when it can be a Hub model id (`org/name` or `name`), None for local paths: a config's `_name_or_path`
-    is often a local folder (`/root/.cache/onegen/...`), which means nothing on the Hub and must not become a card's
-    `base_model`."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    if not name or os.path.isabs(name) or name.startswith((".", "~")) or os.path.exists(name) or name.count("/") > 1:
-        return None
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return None
-    return name
-
-
-_CARD_TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ model_name }}
-
-A [OneGen](https://arxiv.org/abs/2409.05152) model: one causal LM that retrieves while it generates, fine-tuned
-from `{{ base_model }}` with `OneGenTrainer` ([OneGen-HF](https://pypi.org/project/onegen-hf/)).
-
-| setting | value |
-|---|---|
-| retrieval mode | `{{ retrieval_mode }}` |
-| tokens | {{ tokens }} |
-| loss | `{{ lambda_gen }} * CE + {{ lambda_ret }} * {{ loss_type }}` (temperature {{ temperature }}) |
-| negatives per anchor | {{ n_neg_per_pos }} |
-
-## Usage
-
-```python
-from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
-
-model = AutoModelForCausalLM.from_pretrained("{{ repo_id }}", trust_remote_code=True, revision="<commit>")
-tokenizer = AutoTokenizer.from_pretrained("{{ repo_id }}", trust_remote_code=True, revision="<commit>")
-vectors = model.encode_documents(["Paris is the capital of France."], tokenizer)
-```
-
-## Citation
-
-```bibtex
-{{ citation }}
-```
-"""
 
 
 _UNSET = object()
@@ -130,12 +82,7 @@ class OneGenTrainer(Trainer):
     _paper = {
         "title": "OneGen: Efficient One-Pass Unified Generation and Retrieval for LLMs",
         "id": "2409.05152",
-        "citation": (
-            "@inproceedings{zhang2024onegen,\n  title={OneGen: Efficient One-Pass Unified Generation and Retrieval "
-            "for LLMs},\n  author={Zhang, Jintian and Peng, Cheng and Sun, Mengshu and Chen, Xiang and Liang, Lei and "
-            "Zhang, Zhiqiang and Zhou, Jun and Chen, Huajun and Zhang, Ningyu},\n  booktitle={Findings of EMNLP},\n"
-            "  year={2024}\n}"
-        ),
+        "citation": PAPER_CITATION,
     }
     # Both losses are per-micro-batch means: the Trainer divides them by the gradient accumulation steps.
     loss_is_scaled_for_ga = False
@@ -466,13 +413,14 @@ class OneGenTrainer(Trainer):
             tags=[*self._tag_names, *(["peft"] if hasattr(self.model, "peft_config") else [])],
             datasets=[dataset_name] if dataset_name else None,
         )
-        card = ModelCard.from_template(
-            card_data, template_str=_CARD_TEMPLATE, model_name=model_name, base_model=base_model or "a causal LM",
-            repo_id=f"<user>/{model_name}", retrieval_mode=config.retrieval_mode,
-            tokens=", ".join(f"`{token}`" for token in config.special_tokens.values()),
-            lambda_gen=self.args.lambda_gen, lambda_ret=self.args.lambda_ret, loss_type=self.args.loss_type,
-            temperature=self.args.contrastive_temperature, n_neg_per_pos=self.args.n_neg_per_pos,
-            citation=self._paper["citation"],
-        )
+        training = {
+            "loss": f"`{self.args.lambda_gen} * CE + {self.args.lambda_ret} * {self.args.loss_type}` (temperature "
+                    f"{self.args.contrastive_temperature})",
+            "negatives per anchor": self.args.n_neg_per_pos,
+            "adapter": "LoRA (PEFT)" if hasattr(self.model, "peft_config") else "none (full fine-tuning)",
+        }
+        card = render_model_card(card_data, config, model_name=model_name, repo_id=f"<user>/{model_name}",
+                                 revision="<commit>", base_model=base_model or "a causal LM", training=training,
+                                 citation=self._paper["citation"])
         output_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomically(output_dir / "README.md", str(card))

@@ -9,43 +9,11 @@ Role rules (paper; original `Tokenizer.onegen_tokenize`):
   next-token predictor (in `link` mode the pipeline forces the continuation token there).
 """
 
+from onegen.chat_utils import render_messages
 from onegen.modeling_onegen import truncation_keeping
 
 
 IGNORE_INDEX = -100
-
-
-def render_messages(messages: list[dict], tokenizer, use_chat_template: bool) -> tuple[str, list[tuple[int, int, int]]]:
-    """Render chat `messages` to text.
-
-    Returns:
-        `(text, spans)`: `spans` holds `(start, end, message_index)` character spans of the assistant turns (with
-        the template's end-of-turn markup, which is what the model must learn to emit). With the chat template,
-        each prefix of the conversation must render as a prefix of the whole (true of ordinary templates).
-    """
-    plain = [{"role": m["role"], "content": m["content"]} for m in messages]
-    if not (use_chat_template and getattr(tokenizer, "chat_template", None)):
-        text, spans = "", []
-        for i, message in enumerate(plain):
-            if message["role"] == "assistant":
-                spans.append((len(text), len(text) + len(message["content"]), i))
-            text += message["content"]
-        return text, spans
-
-    text = tokenizer.apply_chat_template(plain, tokenize=False)
-    spans = []
-    for i, message in enumerate(plain):
-        if message["role"] != "assistant":
-            continue
-        before = tokenizer.apply_chat_template(plain[:i], tokenize=False, add_generation_prompt=True)
-        through = tokenizer.apply_chat_template(plain[: i + 1], tokenize=False)
-        if not (through.startswith(before) and text.startswith(through)):
-            raise ValueError(
-                "The tokenizer's chat template does not render conversation prefixes as prefixes of the whole "
-                "conversation, so assistant turns cannot be located; set use_chat_template=False"
-            )
-        spans.append((len(before), len(through), i))
-    return text, spans
 
 
 def _context_char_ranges(text: str, spans, start_tag: str | None, end_tag: str | None) -> list[tuple[int, int]]:

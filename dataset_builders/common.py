@@ -18,22 +18,29 @@ import hashlib
 import json
 import os
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from transformers.utils import logging
 
-from debian_sources import sha256_file
+from onegen.default_model import default_cache_dir
+from onegen.file_utils import atomic_directory
 from onegen.modeling_onegen import render_document
 
+from .debian_sources import sha256_file
 
-logger = logging.get_logger("onegen.hub_scripts")
+
+logger = logging.get_logger(__name__)
 
 SPLIT_SALT = "onegen-v0:"  # research/data.md section 4.2: public, fixed
 SPLITS = ("train", "dev", "test")
 SMALL_KB_SIZE = 10_000
+
+
+def default_data_dir(task: str) -> Path:
+    """Where a builder writes without `--output_dir`, and where `onegen eval` and `onegen demo` look:
+    `<onegen cache>/datasets/<task>`."""
+    return default_cache_dir() / "datasets" / task
 
 
 def split_of(group_key: str) -> str:
@@ -239,30 +246,14 @@ def file_checksums(folder: Path) -> dict[str, str]:
     }
 
 
-def replace_dir_atomically(tmp_dir: Path, output_dir: Path) -> None:
-    """Move a finished `tmp_dir` to `output_dir`, replacing any previous folder without a window where neither
-    exists half-written."""
-    if output_dir.exists():
-        old = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
-        os.replace(output_dir, old)
-        os.replace(tmp_dir, output_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp_dir, output_dir)
-
-
 def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list[dict], splits: dict[str, list[dict]],
                   tokens: OneGenTokens, info: dict, card_writer) -> dict:
     """Write the folder layout of the module docstring into a temporary folder beside `output_dir`, then rename it.
     `card_writer(folder, info)` writes README.md from the finished files. Returns the build info."""
     if output_dir is None:
-        from onegen.eval.data import default_data_dir
-
         output_dir = default_data_dir(task)
     output_dir = Path(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
-    try:
+    with atomic_directory(output_dir) as tmp_dir:
         write_jsonl(tmp_dir / "kb.jsonl", kb_docs)
         write_jsonl(tmp_dir / "db.jsonl", (tokens.db_record(d) for d in kb_docs))
         write_jsonl(tmp_dir / "train.jsonl", ({"id": r["id"], "messages": r["messages"]} for r in splits["train"]))
@@ -279,13 +270,6 @@ def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list
         }
         (tmp_dir / "build_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
         card_writer(tmp_dir, info)
-        umask = os.umask(0o022)  # read it (by setting it) and put it back: mkdtemp made the folder 0700
-        os.umask(umask)
-        os.chmod(tmp_dir, 0o777 & ~umask)
-        replace_dir_atomically(tmp_dir, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
     logger.warning(f"Wrote {task} to {output_dir}: {info['counts']}")
     return info
 
@@ -294,7 +278,7 @@ def finish_build(args: BuildArguments, task: str, items: list[dict], wordnet, so
                  required, tokens: OneGenTokens) -> dict:
     """The common end of every builder: split and sample `items`, cut the WordNet KB (keeping `required(record)` ids),
     keep only in-KB hard negatives, and write the folder with its dataset card."""
-    from dataset_card import write_dataset_card
+    from .dataset_card import write_dataset_card
 
     splits = assign_splits(items, args.caps(*sizes))
     splits, needed = fit_to_kb(splits, required, args.resolved_kb_size())

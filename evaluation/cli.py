@@ -3,14 +3,15 @@
 
     onegen eval --model DIR --task wn-el|rd-1913|wn-2hop --split dev [--kb-size N] [--baselines bm25,minilm,closed-book]
 
-Loads the dataset folder (`--data_dir`, default `<onegen cache>/datasets/<task>`, built by `hub_scripts/build_*.py`),
-ranks the KB with the OneGen model (`encode_documents` / `encode_queries` at the query tokens of each reference
-conversation) and with the baselines on the same KB, prints a table and writes a JSON report atomically.
+Loads the dataset folder (`--data_dir`, default `<onegen cache>/datasets/<task>`, built by
+`python -m onegen.dataset_builders.<task>`), ranks the KB with the OneGen model (`encode_documents` /
+`encode_queries` at the query tokens of each reference conversation) and with the baselines on the same KB, prints a
+table and writes a JSON report atomically.
 """
 
 from transformers import HfArgumentParser
 
-from .eval import EvalArguments, run_evaluation
+from .runner import EvalArguments, run_evaluation
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,4 +20,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["EvalArguments", "main", "run_evaluation"]
+__all__ = ["main"]

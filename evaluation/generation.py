@@ -5,7 +5,7 @@ document and context tokens may not be generated), and answers extracted from ge
 import torch
 from transformers.utils import logging
 
-from .prompts import render_prompt
+from onegen.chat_utils import render_prompt
 
 
 logger = logging.get_logger(__name__)

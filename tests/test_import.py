@@ -1,0 +1,48 @@
+"""`import onegen` stays cheap (the pipeline side loads on use) and still registers everything, in a fresh process."""
+
+import subprocess
+import sys
+import textwrap
+
+
+def _run(script: str) -> str:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_import_onegen_leaves_the_pipeline_side_unloaded():
+    out = _run("""
+        import sys
+        import onegen
+        print(sorted(m for m in ("transformers.pipelines", "onegen.pipelines", "faiss") if m in sys.modules))
+        print(onegen.DocumentIndex.__module__, "onegen.pipelines" in sys.modules)
+        print("DocumentIndex" in dir(onegen), "OneGenRAGPipeline" in onegen.__all__)
+    """)
+    assert out.splitlines() == ["[]", "onegen.pipelines.document_index True", "True True"]
+
+
+def test_pipeline_works_right_after_import_onegen(tmp_path):
+    out = _run(f"""
+        import sys
+        sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent)!r})
+        from pipeline_helpers import DOCS, build  # before `import onegen`: builds the model through the package
+
+        import onegen
+        from transformers import pipeline
+
+        model, tokenizer = build("llama")
+        rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=DOCS)
+        print(type(rag).__name__, sorted(rag("the capital of france is", max_new_tokens=4)))
+    """)
+    assert out.splitlines()[-1] == "OneGenRAGPipeline ['generated_text', 'retrievals']"
+
+
+def test_registration_when_transformers_pipelines_came_first():
+    out = _run("""
+        from transformers.pipelines import PIPELINE_REGISTRY
+        import onegen
+        print("onegen-rag" in PIPELINE_REGISTRY.get_supported_tasks())
+    """)
+    assert out.strip() == "True"
