@@ -13,7 +13,6 @@ import torch  # noqa: E402
 
 # One thread: with anything else busy on this 2-core machine, 2 torch threads run several times slower.
 torch.set_num_threads(1)
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import pytest
 from datasets import load_dataset
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
 
 from onegen.dataset_builders import rd_1913 as build_rd_1913  # noqa: E402
 from onegen.dataset_builders import wn_2hop as build_wn_2hop  # noqa: E402

@@ -1,13 +1,19 @@
 """`import onegen` stays cheap (the pipeline side loads on use) and still registers everything, in a fresh process."""
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+
+TESTS = Path(__file__).resolve().parents[1]  # tests/: the helpers (pipeline_helpers, tiny)
 
 
 def _run(script: str) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -24,9 +30,7 @@ def test_import_onegen_leaves_the_pipeline_side_unloaded():
 
 
 def test_pipeline_works_right_after_import_onegen(tmp_path):
-    out = _run(f"""
-        import sys
-        sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent)!r})
+    out = _run("""
         from pipeline_helpers import DOCS, build  # before `import onegen`: builds the model through the package
 
         import onegen

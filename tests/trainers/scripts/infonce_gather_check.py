@@ -10,7 +10,7 @@ import torch.distributed as dist
 from accelerate import PartialState
 
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path.insert(0, str(Path(__file__).parents[2]))  # tests/: the helpers
 from synthetic import corpus_records, make_items, train_records  # noqa: E402
 from tiny import tiny_causal_lm, tiny_tokenizer  # noqa: E402
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
 
 from onegen.dataset_builders import common as builder_common  # noqa: E402
 from onegen.dataset_builders import debian_sources  # noqa: E402
