@@ -21,9 +21,7 @@ Two throughputs, the first steps being warm-up and not timed:
 
 import argparse
 import random
-import sys
 import time
-from pathlib import Path
 
 import torch
 from transformers import Trainer, TrainerCallback

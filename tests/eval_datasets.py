@@ -1,12 +1,7 @@
-"""Small dataset folders for the evaluation and Hub tests (written with the builders' own writer and card), and a
-tiny saved OneGen model (the `model_dir` fixture)."""
+"""Small dataset folders for the evaluation and Hub tests, written with the builders' own writer and card."""
 
 from pathlib import Path
 
-import pytest
-from tiny import tiny_causal_lm, tiny_tokenizer
-
-from onegen import OneGenForCausalLM
 from onegen.dataset_builders.common import OneGenTokens, write_dataset
 from onegen.dataset_builders.dataset_card import write_dataset_card
 
@@ -19,7 +14,8 @@ TOKENS = OneGenTokens()
 
 def _kb(n=24):
     return [{"doc_id": f"n{i:08d}", "title": WORDS[i % len(WORDS)],
-             "text": f"{WORDS[i % len(WORDS)]}: a {WORDS[(3 * i + 1) % len(WORDS)]} of the {WORDS[(5 * i + 2) % len(WORDS)]}"}
+             "text": f"{WORDS[i % len(WORDS)]}: a {WORDS[(3 * i + 1) % len(WORDS)]} of the "
+                     f"{WORDS[(5 * i + 2) % len(WORDS)]}"}
             for i in range(n)]
 
 
@@ -40,8 +36,8 @@ def _records(task: str, kb: list[dict], n: int = 12) -> list[dict]:
         else:
             second = kb[(i + 1) % len(kb)]
             record["gold_doc_ids"] = record["support_doc_ids"] = [gold, second["doc_id"]]
-            assistant = TOKENS.insert_turn([(word, kb[i]["text"], [gold], [other]),
-                                            (second["title"], second["text"], [second["doc_id"]], [])], second["title"])
+            hops = [(word, kb[i]["text"], [gold], [other]), (second["title"], second["text"], [second["doc_id"]], [])]
+            assistant = TOKENS.insert_turn(hops, second["title"])
         record["messages"] = [{"role": "user", "content": query}, assistant]
         record["meta"] = {"type": "bridge"} if task == "wn-2hop" else {}
         records.append(record)
@@ -54,14 +50,3 @@ def make_dataset(root: Path, task: str) -> Path:
     info = {"small": True, "sources": [{"package": "wordnet-base", "version": "fixture", "origin": "test"}]}
     write_dataset(root / task, task, kb, splits, TOKENS, info, write_dataset_card)
     return root / task
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama", vocab_size=len(tokenizer)), tokenizer,
-                                              context_tags=("<paragraph>", "</paragraph>"))
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder

@@ -2,17 +2,16 @@
 model: the report's numbers against a direct computation, the baselines, and the bad-input errors."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from eval_datasets import make_dataset
+from tiny import tiny_causal_lm, tiny_tokenizer
 
 from onegen import OneGenForCausalLM
 from onegen.cli import main as onegen_main
 from onegen.evaluation import EvalDataError, load_eval_data
-from eval_datasets import TOKENS, WORDS, _kb, _records, make_dataset, model_dir  # noqa: F401  (model_dir: a fixture)
-from tiny import tiny_causal_lm, tiny_tokenizer
 
 
 @pytest.fixture(scope="module")

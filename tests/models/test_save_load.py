@@ -7,11 +7,10 @@ import textwrap
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tiny import tiny_causal_lm, tiny_tokenizer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-import onegen
 from onegen import OneGenForCausalLM
 
 

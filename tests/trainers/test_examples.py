@@ -4,20 +4,17 @@ folder)."""
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-
-REPO = Path(__file__).resolve().parents[2]
 from eval_datasets import TOKENS, _kb, _records
 
 from onegen.dataset_builders.common import write_dataset
 from onegen.dataset_builders.dataset_card import write_dataset_card
 
 
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "examples").glob("*.yaml"))
 
 

@@ -20,7 +20,7 @@ from onegen.trainers.tokenization import tokenize_document, tokenize_example  # 
 
 
 def main():
-    state = PartialState()  # joins the gloo process group that `accelerate launch` set up
+    PartialState()  # joins the gloo process group that `accelerate launch` set up
     rank, world_size = dist.get_rank(), dist.get_world_size()
     assert world_size == 2, world_size
     torch.set_num_threads(1)
