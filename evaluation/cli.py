@@ -1,7 +1,8 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
 """The `onegen eval` command.
 
-    onegen eval --model DIR --task wn-el|rd-1913|wn-2hop --split dev [--kb-size N] [--baselines bm25,minilm,closed-book]
+    onegen eval --model DIR --task wn-el|rd-1913|wn-2hop --split dev [--kb-size N] \
+        [--baselines bm25,minilm,closed-book]
 
 Loads the dataset folder (`--data_dir`, default `<onegen cache>/datasets/<task>`, built by
 `python -m onegen.dataset_builders.<task>`), ranks the KB with the OneGen model (`encode_documents` /

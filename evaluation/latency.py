@@ -300,10 +300,10 @@ def main(argv=None) -> int:
 
     print("\nTargets:")
     for length, bound in ((64, 0.8), (256, 0.6)):
-        ratios = [r for (l, _, r, _) in table if l == length]
+        ratios = [r for (row_length, _, r, _) in table if row_length == length]
         if ratios:
             print(f"  OneGen <= {bound}x two-pass at {length}-token queries: "
-                  + ", ".join(f"R={rr}: {r:.2f}" for (l, rr, r, _) in table if l == length)
+                  + ", ".join(f"R={rr}: {r:.2f}" for (row_length, rr, r, _) in table if row_length == length)
                   + f" -> {'met' if all(r <= bound for r in ratios) else 'NOT met'}")
     if table:
         worst = max(o for (*_, o) in table)

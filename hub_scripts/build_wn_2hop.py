@@ -1,6 +1,7 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
-"""Build the dataset folder of a task from Debian sources: the builder lives in the package
-(`onegen.dataset_builders.wn_2hop`, also `python -m onegen.dataset_builders.wn_2hop`); this script runs it from the checkout.
+"""Build the dataset folder of a task from Debian sources. The builder lives in the package
+(`onegen.dataset_builders.wn_2hop`, also run as `python -m onegen.dataset_builders.wn_2hop`); this script runs it from
+the checkout.
 
     python hub_scripts/build_wn_2hop.py --small
     python hub_scripts/build_wn_2hop.py --output_dir data/wn-2hop --small

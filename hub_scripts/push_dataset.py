@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset
+from hub_common import PushArguments, prepared_folder, upload
 from transformers import HfArgumentParser
 
 from onegen.dataset_builders.common import SPLITS, file_checksums
 from onegen.dataset_builders.dataset_card import build_card, read_build_info
-from hub_common import PushArguments, prepared_folder, upload
 
 
 @dataclass

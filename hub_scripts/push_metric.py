@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import evaluate
+from hub_common import PushArguments, prepared_folder, upload
 from transformers import HfArgumentParser
 
 import onegen.metrics
-from hub_common import PushArguments, prepared_folder, upload
 
 
 REQUIREMENTS = ["evaluate>=0.4.6", "datasets>=4.7", "numpy"]

@@ -14,10 +14,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
-
 from hub_common import PushArguments, logger, prepared_folder, upload
 from model_card import build_model_card, eval_results, hub_model_id
+from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
+
 from onegen.evaluation.report import read_report
 
 

@@ -5,11 +5,11 @@ Importing `onegen` registers `OneGenConfig` / `OneGenForCausalLM` with the trans
 OneGen models load with `AutoModelForCausalLM.from_pretrained(path)` without remote code, and registers the
 "onegen-rag" pipeline.
 
-The import stays cheap: the pipeline side (`DocumentIndex`, `OneGenRAGPipeline`, and transformers' own
-`transformers.pipelines`, about 2 s) loads only when it is used. `onegen.DocumentIndex` imports it on first access
-(as transformers' lazy modules do), and "onegen-rag" is registered the moment `transformers.pipelines` is imported
-(by `from transformers import pipeline`, or by anything else), so `pipeline("onegen-rag", ...)` works right after
-`import onegen`.
+The import is cheap (about 1 s: `transformers`' own lazy top level, no torch): every public name is loaded on first
+access, as transformers' lazy modules do, and each registration runs the moment the transformers module it
+registers with is imported (`transformers.models.auto.configuration_auto` for `AutoConfig`, `...modeling_auto` for
+`AutoModelForCausalLM`, `transformers.pipelines` for "onegen-rag"). So `AutoModelForCausalLM.from_pretrained(path)`
+and `pipeline("onegen-rag", ...)` work right after `import onegen`, and `onegen --help` starts at once.
 """
 
 import functools
@@ -19,22 +19,23 @@ import importlib.util
 import logging as _logging
 import sys
 
-from transformers import AutoConfig, AutoModelForCausalLM
 from transformers.utils import logging as _hf_logging
-
-from .configuration_onegen import OneGenConfig
-from .default_model import DEFAULT_BASE_MODEL_NAME, load_default_base_model
-from .modeling_onegen import OneGenCausalLMOutputWithPast, OneGenForCausalLM, RetrievalVectors
 
 
 __version__ = "0.1.0"
 
-AutoConfig.register(OneGenConfig.model_type, OneGenConfig, exist_ok=True)
-AutoModelForCausalLM.register(OneGenConfig, OneGenForCausalLM, exist_ok=True)
-
-# The one place the model reaches up to the pipeline built on it (registration only; `tests/test_layout.py` guards
-# the rule): public names that live in `onegen.pipelines`, imported on first access.
-_LAZY_ATTRIBUTES = {"DocumentIndex": "onegen.pipelines", "OneGenRAGPipeline": "onegen.pipelines"}
+# Public name -> the module that defines it, imported on first access. `onegen.pipelines` is the one part built on
+# the model that this package names (registration only; `tests/test_layout.py` guards the rule).
+_LAZY_ATTRIBUTES = {
+    "OneGenConfig": "onegen.configuration_onegen",
+    "OneGenForCausalLM": "onegen.modeling_onegen",
+    "OneGenCausalLMOutputWithPast": "onegen.modeling_onegen",
+    "RetrievalVectors": "onegen.modeling_onegen",
+    "DEFAULT_BASE_MODEL_NAME": "onegen.default_model",
+    "load_default_base_model": "onegen.default_model",
+    "DocumentIndex": "onegen.pipelines",
+    "OneGenRAGPipeline": "onegen.pipelines",
+}
 
 
 def __getattr__(name: str):
@@ -57,11 +58,26 @@ def _save_pipeline_code(save_directory) -> None:
     save_pipeline_code(save_directory)
 
 
-OneGenForCausalLM._pipeline_code_writer = staticmethod(_save_pipeline_code)
+def _register_config() -> None:
+    from transformers import AutoConfig
+
+    from .configuration_onegen import OneGenConfig
+
+    AutoConfig.register(OneGenConfig.model_type, OneGenConfig, exist_ok=True)
+
+
+def _register_model() -> None:
+    from transformers import AutoModelForCausalLM
+
+    from .configuration_onegen import OneGenConfig
+    from .modeling_onegen import OneGenForCausalLM
+
+    AutoModelForCausalLM.register(OneGenConfig, OneGenForCausalLM, exist_ok=True)
+    OneGenForCausalLM._pipeline_code_writer = staticmethod(_save_pipeline_code)
 
 
 def _register_pipeline() -> None:
-    """Register "onegen-rag" with transformers' pipeline registry (both pipeline modules are loaded by then)."""
+    from transformers import AutoModelForCausalLM
     from transformers.pipelines import PIPELINE_REGISTRY
 
     from .pipelines import OneGenRAGPipeline
@@ -70,25 +86,29 @@ def _register_pipeline() -> None:
     PIPELINE_REGISTRY.register_pipeline("onegen-rag", pipeline_class=OneGenRAGPipeline, pt_model=AutoModelForCausalLM)
 
 
-# "onegen-rag" is registered once both `transformers.pipelines` and `onegen.pipelines` have finished loading,
-# whichever is imported first (`onegen.pipelines` imports `transformers.pipelines` half-way through its own import).
-_PIPELINE_MODULES = ("transformers.pipelines", "onegen.pipelines")
+# Each registration: (the transformers module it registers with, the onegen module it needs, what it runs). It runs
+# once both have finished loading, whichever is imported first: an onegen module may import the transformers one
+# half-way through its own import (then it runs when the onegen module finishes), and a transformers module
+# imported first pulls the onegen module in.
+_REGISTRATIONS = [
+    ("transformers.models.auto.configuration_auto", "onegen.configuration_onegen", _register_config),
+    ("transformers.models.auto.modeling_auto", "onegen.modeling_onegen", _register_model),
+    ("transformers.pipelines", "onegen.pipelines", _register_pipeline),
+]
 _loaded: set[str] = set()
-_registered = False
+_done: set[int] = set()
 
 
 def _on_loaded(module_name: str) -> None:
-    global _registered
     _loaded.add(module_name)
-    if _registered:
-        return
-    if "onegen.pipelines" not in _loaded:
-        if "onegen.pipelines" not in sys.modules:  # not being imported: import it; its own hook registers
-            importlib.import_module("onegen.pipelines")
-        return  # being imported: it registers when it finishes
-    if "transformers.pipelines" in _loaded:
-        _registered = True
-        _register_pipeline()
+    for number, (theirs, ours, register) in enumerate(_REGISTRATIONS):
+        if number in _done or module_name not in (theirs, ours):
+            continue
+        if theirs in _loaded and ours in _loaded:
+            _done.add(number)
+            register()
+        elif theirs in _loaded and ours not in sys.modules:  # not being imported: import it; its hook registers
+            importlib.import_module(ours)
 
 
 class _ThenLoader(importlib.abc.Loader):
@@ -125,13 +145,19 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-for _name in _PIPELINE_MODULES:
-    if _name in sys.modules:
-        _loaded.add(_name)
-    else:
-        sys.meta_path.insert(0, _AfterImport(_name, functools.partial(_on_loaded, _name)))
-if "transformers.pipelines" in _loaded:  # imported before onegen: register now
-    _on_loaded("transformers.pipelines")
+def _install_registrations() -> None:
+    watched = [name for theirs, ours, _ in _REGISTRATIONS for name in (theirs, ours)]
+    for name in watched:
+        if name in sys.modules:
+            _loaded.add(name)
+        elif not any(isinstance(f, _AfterImport) and f.module_name == name for f in sys.meta_path):
+            sys.meta_path.insert(0, _AfterImport(name, functools.partial(_on_loaded, name)))
+    for theirs, _, _ in _REGISTRATIONS:  # transformers modules imported before onegen: register now
+        if theirs in _loaded:
+            _on_loaded(theirs)
+
+
+_install_registrations()
 
 
 def _follow_transformers_verbosity() -> None:

@@ -26,7 +26,8 @@ def render_conversation(tokenizer, messages: list[dict], use_chat_template: bool
     return "".join(m["content"] for m in messages), True
 
 
-def render_messages(messages: list[dict], tokenizer, use_chat_template: bool) -> tuple[str, list[tuple[int, int, int]]]:
+def render_messages(messages: list[dict], tokenizer,
+                    use_chat_template: bool) -> tuple[str, list[tuple[int, int, int]]]:
     """Render chat `messages` to text.
 
     Returns:

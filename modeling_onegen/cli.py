@@ -8,8 +8,10 @@ import sys
 # sub-command -> (module, function, one-line help). Each function takes the remaining argv.
 COMMANDS = {
     "train": ("onegen.trainers.cli", "main", "fine-tune with OneGenTrainer (TRL-style flags or --config cfg.yaml)"),
-    "demo": ("onegen.evaluation.demo", "main", "end-to-end example on the embedded default base model (SmolLM2-135M-Instruct)"),
-    "eval": ("onegen.evaluation.cli", "main", "evaluate a model and baselines on WN-EL, RD-1913 or WN-2Hop (table + JSON report)"),
+    "demo": ("onegen.evaluation.demo", "main",
+             "end-to-end example on the embedded default base model (SmolLM2-135M-Instruct)"),
+    "eval": ("onegen.evaluation.cli", "main",
+             "evaluate a model and baselines on WN-EL, RD-1913 or WN-2Hop (table + JSON report)"),
 }
 
 

@@ -153,7 +153,8 @@ def _parse_line(line: str, where, line_number: int, error: type[Exception]) -> d
     return record
 
 
-def parse_jsonl(text: str, where: str | os.PathLike, error: type[Exception] = ValueError) -> Iterator[tuple[int, dict]]:
+def parse_jsonl(text: str, where: str | os.PathLike,
+                error: type[Exception] = ValueError) -> Iterator[tuple[int, dict]]:
     """Yield `(line_number, record)` for every non-blank line of JSONL `text` read from `where`. A line that is not a
     JSON object raises `error` naming `where` and the line."""
     for line_number, line in enumerate(text.splitlines(), start=1):

@@ -203,7 +203,8 @@ class _DecodingState:
 
 @torch.no_grad()
 def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=None, generation_config=None, *,
-                    retriever, max_retrievals: int | None = None, streamer=None, **model_kwargs) -> OneGenGenerateOutput:
+                    retriever, max_retrievals: int | None = None, streamer=None,
+                    **model_kwargs) -> OneGenGenerateOutput:
     r"""
     Decode with retrieval inside the loop. Call it through `generate`, which prepares the cache, the logits
     processors and the stopping criteria from the generation config and the call's kwargs:
@@ -248,8 +249,10 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
     if max_new is None:
         max_new = generation_config.max_length - prompt_length
     if max_new <= 0:
-        logger.warning(f"Nothing to generate: the prompts take {prompt_length} of max_length={generation_config.max_length}")
-        return OneGenGenerateOutput(sequences=[[] for _ in range(batch_size)], retrievals=[[] for _ in range(batch_size)])
+        logger.warning(f"Nothing to generate: the prompts take {prompt_length} of "
+                       f"max_length={generation_config.max_length}")
+        empty = [[] for _ in range(batch_size)]
+        return OneGenGenerateOutput(sequences=empty, retrievals=[[] for _ in range(batch_size)])
     context = _context_length(config)
     criteria = StoppingCriteriaList(c for c in (stopping_criteria or []) if not isinstance(c, MaxLengthCriteria))
     do_sample = bool(generation_config.do_sample)
@@ -258,7 +261,7 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
     prompt_mask = attention.bool()
     logits = state.prefill(input_ids, prompt_mask)
     view = _TokenView(input_ids, prompt_mask, pad_id)
-    cap = RetrievalCapLogitsProcessor(query_id, max_retrievals, state.retrieved) if max_retrievals is not None else None
+    cap = None if max_retrievals is None else RetrievalCapLogitsProcessor(query_id, max_retrievals, state.retrieved)
     if cap is not None:
         logits_processor = LogitsProcessorList([cap, *(logits_processor or [])])
     if streamer is not None:

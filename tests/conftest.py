@@ -1,6 +1,6 @@
 import os
-import sys
 from pathlib import Path
+
 
 # Offline by construction: a hub lookup would otherwise hang ~46 s before failing.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -11,9 +11,26 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+
 # One thread: with anything else busy on this 2-core machine, 2 torch threads run several times slower.
 torch.set_num_threads(1)
-sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny random OneGen model (Llama, insert mode) saved with its tokenizer: what `onegen eval` and the Hub
+    scripts load."""
+    from tiny import tiny_causal_lm, tiny_tokenizer
+
+    from onegen import OneGenForCausalLM
+
+    folder = tmp_path_factory.mktemp("model")
+    tokenizer = tiny_tokenizer()
+    model = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama", vocab_size=len(tokenizer)), tokenizer,
+                                              context_tags=("<paragraph>", "</paragraph>"))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 
 # Builders: `--small` builds 2,000 train queries over a 10,000-document KB from Debian's packages (minutes); the tests
-# use the sizes of tests/test_datasets_real.py and the shared Debian download cache.
+# use the sizes of tests/dataset_builders/test_datasets_real.py and the shared Debian download cache.
 BUILDER_SHRINK = "--max_train 40 --max_dev 15 --max_test 15 --kb_size 1500"
 # Training: the configs train the 135M SmolLM2 for an epoch (hours on a CPU); the tests train a tiny random Llama with
 # the tiny BPE tokenizer (`tiny-base`, written into the sandbox) for one step.

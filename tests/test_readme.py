@@ -8,8 +8,18 @@ import sys
 
 import pytest
 from readme_commands import (
-    PYTHON_INPUTS, PYTHON_RULES, README, REPO, SHELL_RULES, Sandbox, apply_python_rules, apply_shell_rules,
-    check_all_rules_used, code_blocks, example_header_commands, shell_commands,
+    PYTHON_INPUTS,
+    PYTHON_RULES,
+    README,
+    REPO,
+    SHELL_RULES,
+    Sandbox,
+    apply_python_rules,
+    apply_shell_rules,
+    check_all_rules_used,
+    code_blocks,
+    example_header_commands,
+    shell_commands,
 )
 from synthetic import corpus_records, make_items, train_records
 

@@ -68,7 +68,6 @@ def test_pipeline_warns_once_when_the_length_passes_the_context():
 
 
 def test_model_cards_name_hub_ids_only(tmp_path):
-    sys.path.insert(0, str(HUB_SCRIPTS))
     from model_card import build_model_card, hub_model_id
 
     model, _ = build("llama")

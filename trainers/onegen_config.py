@@ -18,7 +18,10 @@ def _has_accelerator() -> bool:
     """Whether torch sees a device that `accelerate launch` would give each process (CUDA, XPU, NPU, ...)."""
     import torch
     from transformers.utils import (
-        is_torch_hpu_available, is_torch_mlu_available, is_torch_musa_available, is_torch_npu_available,
+        is_torch_hpu_available,
+        is_torch_mlu_available,
+        is_torch_musa_available,
+        is_torch_npu_available,
         is_torch_xpu_available,
     )
 

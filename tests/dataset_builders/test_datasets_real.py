@@ -4,14 +4,9 @@ as they do for a user; each folder is then checked and loaded back with `dataset
 
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from datasets import load_dataset
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
 
 from onegen.dataset_builders import rd_1913 as build_rd_1913  # noqa: E402
 from onegen.dataset_builders import wn_2hop as build_wn_2hop  # noqa: E402

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 from pipeline_helpers import DOCS, build
+from safetensors.torch import save_file
 
 from onegen import DocumentIndex
 from onegen.pipelines import model_fingerprint

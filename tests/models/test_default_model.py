@@ -7,7 +7,6 @@ import sys
 import time
 
 import pytest
-import torch
 
 from onegen import OneGenForCausalLM, load_default_base_model
 

@@ -2,78 +2,16 @@
 model: the report's numbers against a direct computation, the baselines, and the bad-input errors."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from eval_datasets import make_dataset
+from tiny import tiny_causal_lm, tiny_tokenizer
 
 from onegen import OneGenForCausalLM
 from onegen.cli import main as onegen_main
 from onegen.evaluation import EvalDataError, load_eval_data
-from tiny import tiny_causal_lm, tiny_tokenizer
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
-
-from onegen.dataset_builders.common import OneGenTokens, write_dataset  # noqa: E402
-from onegen.dataset_builders.dataset_card import write_dataset_card  # noqa: E402
-
-
-WORDS = ("capital city state river country mountain president born wrote book song film team plays located "
-         "famous largest small north south east west lake paris france meridian mississippi apple orange banana "
-         "car house tree dog cat").split()
-TOKENS = OneGenTokens()
-
-
-def _kb(n=24):
-    return [{"doc_id": f"n{i:08d}", "title": WORDS[i % len(WORDS)],
-             "text": f"{WORDS[i % len(WORDS)]}: a {WORDS[(3 * i + 1) % len(WORDS)]} of the {WORDS[(5 * i + 2) % len(WORDS)]}"}
-            for i in range(n)]
-
-
-def _records(task: str, kb: list[dict], n: int = 12) -> list[dict]:
-    records = []
-    for i in range(n):
-        gold, other = kb[i]["doc_id"], kb[(i + 7) % len(kb)]["doc_id"]
-        word = kb[i]["title"]
-        query = f"the {word} {WORDS[(i * 3) % len(WORDS)]} was {WORDS[(i * 5) % len(WORDS)]}"
-        record = {"id": f"q{i}", "task": task, "query": query, "answers": [word], "gold_doc_ids": [gold],
-                  "group": f"g{i}"}
-        if task == "wn-el":
-            record["mention"] = {"start": 4, "end": 4 + len(word), "text": word}
-            record["candidates"] = [other, gold, kb[(i + 3) % len(kb)]["doc_id"]]
-            assistant = TOKENS.link_turn(word, [gold], [other])
-        elif task == "rd-1913":
-            assistant = TOKENS.insert_turn([("", kb[i]["text"], [gold], [other])], word)
-        else:
-            second = kb[(i + 1) % len(kb)]
-            record["gold_doc_ids"] = record["support_doc_ids"] = [gold, second["doc_id"]]
-            assistant = TOKENS.insert_turn([(word, kb[i]["text"], [gold], [other]),
-                                            (second["title"], second["text"], [second["doc_id"]], [])], second["title"])
-        record["messages"] = [{"role": "user", "content": query}, assistant]
-        record["meta"] = {"type": "bridge"} if task == "wn-2hop" else {}
-        records.append(record)
-    return records
-
-
-def make_dataset(root: Path, task: str) -> Path:
-    kb = _kb()
-    splits = {"train": [], "dev": _records(task, kb), "test": []}  # every record in dev, whatever its hash bucket
-    info = {"small": True, "sources": [{"package": "wordnet-base", "version": "fixture", "origin": "test"}]}
-    write_dataset(root / task, task, kb, splits, TOKENS, info, write_dataset_card)
-    return root / task
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("model")
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama", vocab_size=len(tokenizer)), tokenizer,
-                                              context_tags=("<paragraph>", "</paragraph>"))
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

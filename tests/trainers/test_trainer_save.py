@@ -227,7 +227,6 @@ def test_cli_lora_output_loads(tmp_path, merge):
 
 def _every_saved_folder(tmp_path) -> dict[str, Path]:
     """One folder per save path, and the logits each must reproduce (saved beside them)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
     from convert_original_onegen import convert
 
     folders, expected = {}, {}

@@ -4,21 +4,17 @@ folder)."""
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from eval_datasets import TOKENS, _kb, _records
+
+from onegen.dataset_builders.common import write_dataset
+from onegen.dataset_builders.dataset_card import write_dataset_card
 
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "hub_scripts"))
-
-from onegen.dataset_builders.common import write_dataset  # noqa: E402
-from onegen.dataset_builders.dataset_card import write_dataset_card  # noqa: E402
-from test_eval import TOKENS, _kb, _records  # noqa: E402
-
-
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "examples").glob("*.yaml"))
 
 

@@ -3,18 +3,15 @@ WN-EL, RD-1913 and WN-2Hop from Debian's wordnet-base and dict-gcide (fetched by
 
 import gzip
 import hashlib
-import sys
-from pathlib import Path
 
 import pytest
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
-
 from onegen.dataset_builders import common as builder_common  # noqa: E402
-from onegen.dataset_builders import debian_sources  # noqa: E402
-from onegen.dataset_builders import gcide_source  # noqa: E402
-from onegen.dataset_builders import wn_source  # noqa: E402
+from onegen.dataset_builders import (
+    debian_sources,  # noqa: E402
+    gcide_source,  # noqa: E402
+    wn_source,  # noqa: E402
+)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -11,21 +11,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import evaluate
+import push_dataset  # hub_scripts/ is on pytest's pythonpath
+import push_metric
+import push_model
 import pytest
 from datasets import load_dataset
+from eval_datasets import make_dataset
 from huggingface_hub import HfApi, ModelCard
 
 import onegen.metrics
 from onegen.dataset_builders.debian_sources import sha256_file
 from onegen.evaluation import write_report
-from test_eval import make_dataset, model_dir  # noqa: F401  (a fixture: the tiny saved OneGen model)
-
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hub_scripts"))
-
-import push_dataset  # noqa: E402
-import push_metric  # noqa: E402
-import push_model  # noqa: E402
 
 
 @pytest.fixture

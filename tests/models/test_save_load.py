@@ -7,11 +7,10 @@ import textwrap
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tiny import tiny_causal_lm, tiny_tokenizer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-import onegen
 from onegen import OneGenForCausalLM
 
 
@@ -152,7 +151,6 @@ def _save_original_checkpoint(path, tokens):
     ],
 )
 def test_convert_original_checkpoint(tmp_path, tokens, mode, roles):
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "hub_scripts"))
     from convert_original_onegen import main
 
     base, tokenizer = _save_original_checkpoint(tmp_path / "original", tokens)
@@ -167,7 +165,6 @@ def test_convert_original_checkpoint(tmp_path, tokens, mode, roles):
 
 
 def test_convert_refuses_an_unknown_layout(tmp_path):
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "hub_scripts"))
     from convert_original_onegen import convert
 
     _save_original_checkpoint(tmp_path / "original", ["[FOO]"])

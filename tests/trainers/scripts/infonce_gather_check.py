@@ -10,7 +10,7 @@ import torch.distributed as dist
 from accelerate import PartialState
 
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path.insert(0, str(Path(__file__).parents[2]))  # tests/: the helpers
 from synthetic import corpus_records, make_items, train_records  # noqa: E402
 from tiny import tiny_causal_lm, tiny_tokenizer  # noqa: E402
 
@@ -20,7 +20,7 @@ from onegen.trainers.tokenization import tokenize_document, tokenize_example  # 
 
 
 def main():
-    state = PartialState()  # joins the gloo process group that `accelerate launch` set up
+    PartialState()  # joins the gloo process group that `accelerate launch` set up
     rank, world_size = dist.get_rank(), dist.get_world_size()
     assert world_size == 2, world_size
     torch.set_num_threads(1)

@@ -3,8 +3,20 @@ one KV cache, the query vector from the loop, insertion, lock-step batching, lin
 
 import pytest
 import torch
-from pipeline_helpers import (ARCHS, DOCS, ENTITIES, LINK_EXAMPLES, PROMPTS, build, greedy_continuations, link_prompt,
-                              link_target, pick_triggers, query_after, train_linker)
+from pipeline_helpers import (
+    ARCHS,
+    DOCS,
+    ENTITIES,
+    LINK_EXAMPLES,
+    PROMPTS,
+    build,
+    greedy_continuations,
+    link_prompt,
+    link_target,
+    pick_triggers,
+    query_after,
+    train_linker,
+)
 from tiny import tiny_causal_lm
 from transformers import GenerationConfig, TextIteratorStreamer, pipeline
 from transformers.generation.streamers import BaseStreamer
