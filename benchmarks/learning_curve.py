@@ -72,7 +72,8 @@ class CurveCallback(TrainerCallback):
         if "support@1" in metrics:
             point["support@1"], point["support@10"] = metrics["support@1"], metrics["support@10"]
         self.points.append(point)
-        self.report.write_text(json.dumps({"task": data.task, "kb_size": len(data.kb), "points": self.points}, indent=2))
+        summary = {"task": data.task, "kb_size": len(data.kb), "points": self.points}
+        self.report.write_text(json.dumps(summary, indent=2))
         print(json.dumps(point), flush=True)
         onegen.train()
 

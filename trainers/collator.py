@@ -134,9 +134,8 @@ class OneGenDataCollator(DataCollatorMixin):
                     picked.append(vector)
             negatives.append(picked)
 
-        # Unique documents, each one row; its vectors are addressed by (doc, k).
+        # Unique documents (one row each, or packed several to a row); their vectors are addressed by (doc, k).
         documents = sorted({doc for doc, _ in batch_positives} | {doc for picked in negatives for doc, _ in picked})
-        doc_row = {doc: len(examples) + i for i, doc in enumerate(documents)}
         vectors = sorted(batch_positives | {v for picked in negatives for v in picked})
         vector_index = {v: i for i, v in enumerate(vectors)}
 
