@@ -114,11 +114,11 @@ def fingerprints_match(a: str, b: str) -> bool:
     return bool((distance <= _FINGERPRINT_RTOL * scale + 1e-6).all())
 
 
-def normalize_record(row, i: int, where: str = "corpus") -> dict:
+def normalize_record(row, i: int, place: str | None = None) -> dict:
     """One corpus entry (a str, or a mapping with `text` and optional `id`, `title`) as `{"id", "text"[, "title"]}`.
-    `i` is its row number (the default id, as a str); `where` names the source in errors (`"corpus"`, or
-    `"kb.jsonl"` whose rows are lines)."""
-    place = f"{where} row {i}" if where == "corpus" else f"{where}, line {i + 1}"
+    `i` is its row number (the default id, as a str); `place` names it in errors (default `"corpus row {i}"`; a
+    file reader passes `"kb.jsonl, line 7"`)."""
+    place = place or f"corpus row {i}"
     if isinstance(row, str):
         row = {"id": str(i), "text": row}
     elif isinstance(row, dict) or hasattr(row, "keys"):

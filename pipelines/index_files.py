@@ -1,7 +1,7 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
 """Files of a saved `DocumentIndex`: atomic folders and files, the vectors file, the documents table.
 
-Hub-facing file: it travels with saved models next to `document_index.py`, so it imports only torch, safetensors,
+Hub-facing file: it travels with saved models next to `document_index.py`, so it imports only torch,
 numpy (a transformers dependency), the standard library and, inside a `try` block (remote-code loading must not
 demand it), `datasets`.
 
@@ -79,8 +79,16 @@ def id_type_of(ids: list, where: str = "corpus") -> str:
 
 
 def save_documents(table, folder: Path) -> None:
-    """Write a documents `datasets.Dataset` (Arrow, possibly memory-mapped) to `folder` (`save_to_disk`)."""
-    table.save_to_disk(str(folder))
+    """Write a documents `datasets.Dataset` (Arrow, possibly memory-mapped) to `folder` (`save_to_disk`), without
+    datasets' progress bar (a build saves one table per shard)."""
+    ds = _need_datasets()
+    enabled = ds.is_progress_bar_enabled()
+    ds.disable_progress_bars()
+    try:
+        table.save_to_disk(str(folder))
+    finally:
+        if enabled:
+            ds.enable_progress_bars()
 
 
 def load_documents(folder: Path, expected_rows: int):
