@@ -62,6 +62,29 @@ BUILD_FILE = "build.json"
 SHARD_PREFIX = "shard-"
 
 
+def distributed_state(use_cpu: bool | None = None):
+    """accelerate's `PartialState` for this process (rank, world size, device, barriers). `use_cpu=None` picks the CPU
+    (gloo) when accelerate says so (`ACCELERATE_USE_CPU`, as `accelerate launch --cpu` sets it) or when the processes
+    were launched (`LOCAL_RANK` set) on a machine with no accelerator accelerate could use instead: `PartialState`
+    alone would then start each process on its own."""
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    if use_cpu is None:
+        use_cpu = parse_flag_from_env("ACCELERATE_USE_CPU") or (
+            os.environ.get("LOCAL_RANK", "-1") != "-1" and not _has_accelerator())
+    return PartialState(cpu=use_cpu)
+
+
+def _has_accelerator() -> bool:
+    import accelerate.utils as accelerate_utils
+
+    if torch.cuda.is_available():
+        return True
+    checks = ("is_xpu_available", "is_npu_available", "is_mlu_available", "is_musa_available", "is_sdaa_available")
+    return any(getattr(accelerate_utils, name, lambda: False)() for name in checks)
+
+
 def work_folder(output_dir: str | os.PathLike) -> Path:
     """Where the shards of a build of `output_dir` live until the merge: the sibling `<output_dir>.building`."""
     output_dir = Path(output_dir)
@@ -120,16 +143,14 @@ def build_index(
         columns ([`CorpusColumns`], *optional*): field names of id, text and title in the corpus rows.
         split (`str`): the split of a `DatasetDict` or `load_dataset` name.
         overwrite (`bool`): replace an index already in `output_dir` (a build in progress is resumed regardless).
-        state (`accelerate.PartialState`, *optional*): the process state (default: a new `PartialState()`).
+        state (`accelerate.PartialState`, *optional*): the process state (default: [`distributed_state`]).
 
     Returns:
         `Path` of the index folder (written by the main process; the other processes return once their shards are
         written).
     """
     if state is None:
-        from accelerate import PartialState
-
-        state = PartialState()
+        state = distributed_state()
     output_dir, work = Path(output_dir), work_folder(output_dir)
     backend_class(index_type, backend)  # fail early on a bad index type or a missing faiss
     reader = CorpusReader(corpus, shard_size, columns, split)
@@ -147,17 +168,17 @@ def build_index(
     encoded = _encode_shards(model, tokenizer, reader, work, state, batch_size, max_length, show_progress_bar)
     state.wait_for_everyone()  # every shard is written
     seconds = time.perf_counter() - started
-    totals = torch.tensor([encoded, reader.num_rows], dtype=torch.long)
+    totals = torch.tensor([[encoded, reader.num_rows]], dtype=torch.long)
     if state.num_processes > 1:
         from accelerate.utils import gather
 
         totals = gather(totals.to(state.device)).view(-1, 2).cpu()
-        encoded, num_rows = int(totals[:, 0].sum()), int(totals[:, 1].max())
-    else:
-        num_rows = reader.num_rows
+    per_process, num_rows = totals[:, 0].tolist(), int(totals[:, 1].max())
+    encoded = sum(per_process)
     if state.is_main_process:
         build_info = {
-            "processes": state.num_processes, "documents_encoded": encoded, "encode_seconds": round(seconds, 3),
+            "processes": state.num_processes, "documents_encoded": encoded,
+            "documents_encoded_per_process": per_process, "encode_seconds": round(seconds, 3),
             "documents_per_second": round(encoded / seconds, 2) if encoded and seconds > 0 else None,
             "shard_size": shard_size, "corpus": identity["corpus"],
         }
@@ -223,7 +244,7 @@ def _write_shard(work: Path, shard: int, records: list[dict], embeddings: torch.
     """Publish one shard atomically: a temporary folder renamed to `shard-NNNNN` once complete."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{SHARD_PREFIX}{shard:05d}-", dir=work))
     try:
-        id_type = id_type_of([r["id"] for r in records], where=f"corpus rows {first_row}+")
+        id_type = id_type_of([r["id"] for r in records], offset=first_row)
         save_documents(documents_table(records, counts.tolist(), id_type=id_type), tmp / DOCUMENTS_DIR)
         save_file({"vectors": embeddings.float().contiguous(), "num_vectors": counts.to(torch.int64).contiguous(),
                    "id_hash": id_hashes([r["id"] for r in records])}, str(tmp / VECTORS_FILE),
@@ -309,4 +330,4 @@ def _check_ids(shards: list[Path], tables: list) -> None:
             raise ValueError(f"document id {id_at(a)!r} appears at corpus rows {a} and {b}; ids must be unique")
 
 
-__all__ = ["build_index", "merge_shards", "work_folder"]
+__all__ = ["build_index", "distributed_state", "merge_shards", "work_folder"]

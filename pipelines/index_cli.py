@@ -50,6 +50,10 @@ class IndexArguments:
     dtype: str = field(default="float32", metadata={"help": "Model dtype: float32, bfloat16, float16 or auto."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an index already in --output_dir."})
     num_threads: int = field(default=0, metadata={"help": "torch threads per process (0: torch's default)."})
+    use_cpu: bool | None = field(
+        default=None, metadata={"help": "Encode on the CPU (gloo between processes). Default: when accelerate is told "
+                                        "so (--cpu) or finds no GPU."}
+    )
     hnsw_m: int | None = field(default=None, metadata={"help": "hnsw: graph degree (default 32)."})
     ef_construction: int | None = field(default=None, metadata={"help": "hnsw: build breadth (default 40)."})
     ef_search: int | None = field(default=None, metadata={"help": "hnsw: search breadth (default 64)."})
@@ -82,14 +86,13 @@ def load_model(path: str, dtype: str, device):
 def main(argv: list[str] | None = None) -> int:
     (args,) = HfArgumentParser(IndexArguments).parse_args_into_dataclasses(args=argv)
     import torch
-    from accelerate import PartialState
 
     from .corpus_reader import CorpusColumns
-    from .index_builder import build_index
+    from .index_builder import build_index, distributed_state
 
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
-    state = PartialState()
+    state = distributed_state(args.use_cpu)
     if state.is_main_process and "TRANSFORMERS_VERBOSITY" not in os.environ:
         std_logging.getLogger("onegen").setLevel(std_logging.INFO)  # progress lines of the build, main process only
     model, tokenizer = load_model(args.model, args.dtype, state.device)

@@ -62,14 +62,14 @@ def documents_table(rows: list[dict], num_vectors: list[int], id_type: str | Non
     return ds.Dataset.from_dict(columns, features=document_features(id_type))
 
 
-def id_type_of(ids: list, where: str = "corpus") -> str:
-    """`"int64"` when every id is an int, `"string"` when every id is a str; a clear error for a mix."""
-    kinds = {bool: "bool"}
+def id_type_of(ids: list, where: str = "corpus", offset: int = 0) -> str:
+    """`"int64"` when every id is an int, `"string"` when every id is a str; a clear error for a mix (rows are
+    numbered from `offset` in it)."""
     first = None
-    for i, value in enumerate(ids):
-        kind = "int" if isinstance(value, int) and not isinstance(value, bool) else kinds.get(type(value), "str")
-        if kind == "bool" or not isinstance(value, (int, str)):
+    for i, value in enumerate(ids, offset):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ValueError(f"{where} row {i}: 'id' must be a str or an int, got {type(value).__name__}")
+        kind = "int" if isinstance(value, int) else "str"
         if first is None:
             first = (i, kind)
         elif kind != first[1]:
