@@ -476,18 +476,33 @@ class FaissIVF(_FaissBackend):
 class FaissIVFPQ(FaissIVF):
     """Inverted file with product-quantised residuals (`IndexIVFPQ`): `pq_m` codes of `pq_bits` bits per vector
     instead of `dim` floats. Parameters as [`FaissIVF`], plus `pq_m` (default: the largest divisor of dim that is
-    at most dim/4, so 4+ dimensions per code: 16x smaller than float32 before the 8-byte ids) and `pq_bits` (default
-    8; fewer when the training sample is too small for 2**bits centroids). Recall depends on the data: measure it
-    (benchmarks/index_scale.py) and raise `nprobe` or `pq_m` if it is too low."""
+    at most dim/8, so 8+ dimensions per one-byte code: 32x smaller than float32 before the 8-byte ids; faiss trains
+    4-dimensional sub-quantizers about 10x slower, 131 s instead of 9.5 s for 20k x 576 here) and `pq_bits` (default
+    8; fewer when the training sample is too small for 2**bits centroids).
+
+    Codes lose the fine order of close neighbours. With `keep_vectors=True` the float32 vectors are also written to
+    `vectors.safetensors` beside `index.faiss` and memory-mapped on load (they stay on disk: RAM holds the codes),
+    and the search parameter `rerank=R` fetches `k * R` candidates by code and re-scores them exactly with their
+    vectors (`k * R` row reads per query from the mapped file). Recall depends on the data: measure it
+    (benchmarks/index_scale.py)."""
 
     index_type = "ivfpq"
-    build_params = ("nlist", "train_size", "pq_m", "pq_bits")
+    build_params = ("nlist", "train_size", "pq_m", "pq_bits", "keep_vectors")
+    search_params = ("nprobe", "rerank")
+
+    def __init__(self, dim: int, device=None, **params):
+        super().__init__(dim, device=device, **params)
+        self.params["keep_vectors"] = bool(self.params["keep_vectors"])
+        self.params["rerank"] = self.params["rerank"] or 1
+        self._blocks: list[torch.Tensor] = []  # full vectors added in this process (keep_vectors)
+        self._full: torch.Tensor | None = None  # full vectors mapped from a file (keep_vectors)
+        self._writer: VectorsWriter | None = None  # where a build streams the full vectors instead of keeping them
 
     def training_size(self, total):
         return min(total, max(super().training_size(total), 39 * 2 ** (self.params["pq_bits"] or 8)))
 
     def _new_index(self, faiss, quantizer, nlist):
-        m = self.params["pq_m"] or max(d for d in range(1, self.dim // 4 + 1) if self.dim % d == 0)
+        m = self.params["pq_m"] or max(d for d in range(1, max(1, self.dim // 8) + 1) if self.dim % d == 0)
         if self.dim % m:
             raise ValueError(f"ivfpq: pq_m={m} must divide the vector width {self.dim}")
         bits = self.params["pq_bits"] or 8
@@ -503,13 +518,71 @@ class FaissIVFPQ(FaissIVF):
             self.params["pq_bits"] = bits
         super().train(sample, total)
 
+    # -- the full vectors (keep_vectors) ---------------------------------------------------------------------------
+    def stream_vectors_to(self, writer: VectorsWriter | None) -> None:
+        """Send the full vectors of later `add`s to `writer` instead of keeping them in memory (a build writes the
+        file shard by shard; after `writer` is closed, `attach_vectors(map_vectors(its path))`)."""
+        self._writer = writer
+
+    def attach_vectors(self, vectors: torch.Tensor) -> None:
+        """Use `vectors` (`(len(self), dim)`, usually memory-mapped) as the full vectors for re-ranking."""
+        if vectors.shape != (len(self), self.dim):
+            raise ValueError(f"ivfpq: {tuple(vectors.shape)} full vectors for an index of {len(self)} x {self.dim}")
+        self._full, self._blocks = vectors, []
+
+    def _full_vectors(self) -> torch.Tensor:
+        if self._blocks:
+            self._full = torch.cat(([self._full] if self._full is not None else []) + self._blocks)
+            self._blocks = []
+        return self._full
+
+    def _add(self, vectors):
+        super()._add(vectors)
+        if self.params["keep_vectors"]:
+            if self._writer is not None:
+                self._writer.write(vectors)
+            else:
+                self._blocks.append(vectors)
+
+    def _search(self, queries, k, params):
+        rerank = params["rerank"]
+        if rerank == 1:
+            return super()._search(queries, k, params)
+        if not self.params["keep_vectors"]:
+            raise ValueError("ivfpq: rerank needs the full vectors; build the index with keep_vectors=True")
+        scores, ids = super()._search(queries, min(len(self), k * rerank), params)
+        candidates = self._full_vectors()[ids.clamp(min=0)]  # (queries, k * rerank, dim): rows read from the map
+        exact = (candidates @ queries.unsqueeze(-1)).squeeze(-1).masked_fill(ids < 0, float("-inf"))
+        best, order = exact.topk(k, dim=-1)
+        return best, ids.gather(-1, order).masked_fill(best == float("-inf"), -1)
+
+    def vectors(self):
+        if self.params["keep_vectors"]:
+            return self._full_vectors().clone()
+        logger.warning_once("ivfpq: the vectors are reconstructions from product-quantised codes, not the originals")
+        return super().vectors()
+
+    # -- files -----------------------------------------------------------------------------------------------------
+    def save(self, folder: Path) -> str:
+        """Write `index.faiss`, and with `keep_vectors` also `vectors.safetensors` (unless a build wrote it there)."""
+        name = super().save(folder)
+        path = Path(folder) / VECTORS_FILE
+        if self.params["keep_vectors"] and not path.exists():
+            full = self._full_vectors()
+            _write_vectors_in_blocks(path, len(self), self.dim, lambda a, b: full[a:b])
+        return name
+
+    def _load(self, path, mmap):
+        super()._load(path, mmap)
+        if self.params["keep_vectors"]:
+            vectors_path = Path(path).parent / VECTORS_FILE
+            if not vectors_path.is_file():
+                raise ValueError(f"{VECTORS_FILE} (the full vectors kept for re-ranking) is missing")
+            self.attach_vectors(map_vectors(vectors_path))
+
     def _after_load(self):
         super()._after_load()
         self.params.update(pq_m=int(self.index.pq.M), pq_bits=int(self.index.pq.nbits))
-
-    def vectors(self):
-        logger.warning_once("ivfpq: the vectors are reconstructions from product-quantised codes, not the originals")
-        return super().vectors()
 
 
 BACKENDS = {("torch", "flat"): ExactSearch, ("faiss", "flat"): FaissFlat, ("faiss", "hnsw"): FaissHNSW,

@@ -51,6 +51,7 @@ from .index_files import (
     check_replaceable,
     documents_table,
     id_type_of,
+    map_vectors,
     save_documents,
     write_text_atomically,
 )
@@ -280,12 +281,19 @@ def merge_shards(work: Path, output_dir: Path, num_rows: int, shard_size: int, f
                     writer.write(shard_tensor(shard, "vectors"))
             params, data_file = {}, VECTORS_FILE
         else:
-            index = DocumentIndex(dim, index_type=index_type, backend=backend, **index_params)
-            searcher = index.searcher
+            searcher = DocumentIndex(dim, index_type=index_type, backend=backend, **index_params).searcher
             if searcher.needs_training:
                 searcher.train(_training_sample(shards, num_vectors, searcher.training_size(num_vectors)), num_vectors)
+            # ivfpq with keep_vectors: the full vectors go to their file shard by shard, not into memory
+            writer = VectorsWriter(tmp / VECTORS_FILE, num_vectors, dim) if searcher.params.get("keep_vectors") else None
+            if writer is not None:
+                searcher.stream_vectors_to(writer)
             for shard in logging.tqdm(shards, desc="Indexing shards", unit="shard"):
                 searcher.add(shard_tensor(shard, "vectors"))
+            if writer is not None:
+                writer.close()
+                searcher.stream_vectors_to(None)
+                searcher.attach_vectors(map_vectors(tmp / VECTORS_FILE))
             params, data_file = searcher.params, searcher.save(tmp)
         documents = datasets.concatenate_datasets(tables)
         save_documents(documents, tmp / DOCUMENTS_DIR)

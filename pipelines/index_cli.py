@@ -62,10 +62,20 @@ class IndexArguments:
     train_size: int | None = field(default=None, metadata={"help": "ivf/ivfpq: vectors sampled to train on."})
     pq_m: int | None = field(default=None, metadata={"help": "ivfpq: codes per vector (default: dim/4 or below)."})
     pq_bits: int | None = field(default=None, metadata={"help": "ivfpq: bits per code (default 8)."})
+    keep_vectors: bool = field(
+        default=False, metadata={"help": "ivfpq: also keep the float32 vectors on disk (memory-mapped on load) so that "
+                                         "searches can re-rank candidates exactly (search parameter rerank)."}
+    )
+    rerank: int | None = field(
+        default=None, metadata={"help": "ivfpq with --keep_vectors: default re-ranking factor recorded in the index "
+                                        "(k * rerank candidates re-scored exactly)."}
+    )
 
     def index_params(self) -> dict:
-        names = ("hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe", "train_size", "pq_m", "pq_bits")
-        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        names = ("hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe", "train_size", "pq_m", "pq_bits",
+                 "rerank")
+        params = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        return {**params, "keep_vectors": True} if self.keep_vectors else params
 
 
 def load_model(path: str, dtype: str, device):

@@ -114,16 +114,16 @@ def test_search_parameters_at_load_per_call_and_by_setter(tmp_path, data):
 
 def test_ivfpq_stores_codes_not_vectors(tmp_path, data):
     base, _ = data
-    pq = FaissIVFPQ(32, nlist=16)  # pq_m defaults to dim/4: 8 one-byte codes per vector
+    pq = FaissIVFPQ(32, nlist=16)  # pq_m defaults to dim/8: 4 one-byte codes per vector
     pq.add(base)
-    assert (pq.params["pq_m"], pq.params["pq_bits"]) == (8, 8)
+    assert (pq.params["pq_m"], pq.params["pq_bits"]) == (4, 8)
     flat = FaissFlat(32)
     flat.add(base)
     sizes = {}
     for name, backend in (("pq", pq), ("flat", flat)):
         (tmp_path / name).mkdir()
         sizes[name] = (tmp_path / name / backend.save(tmp_path / name)).stat().st_size
-    assert sizes["flat"] / sizes["pq"] > 4  # 128 bytes of floats vs 8 of codes + 8 of id per vector, plus centroids
+    assert sizes["flat"] / sizes["pq"] > 4  # 128 bytes of floats vs 4 of codes + 8 of id per vector, plus centroids
 
 
 def test_vectors_writer_writes_a_plain_safetensors_file(tmp_path):
@@ -179,3 +179,34 @@ def test_an_index_saved_in_format_1_is_converted(tmp_path, name, caplog):
 def test_every_backend_is_listed():
     assert set(BACKENDS) == {("torch", "flat"), ("faiss", "flat"), ("faiss", "hnsw"), ("faiss", "ivf"),
                              ("faiss", "ivfpq")}
+
+
+def test_ivfpq_re_ranks_candidates_with_the_vectors_it_keeps_on_disk(tmp_path, data):
+    base, queries = data
+    plain = FaissIVFPQ(32, nlist=16, pq_m=4)  # 4 codes for 32 floats: coarse on its own
+    kept = FaissIVFPQ(32, nlist=16, pq_m=4, keep_vectors=True)
+    for backend in (plain, kept):
+        backend.train(base, len(base))
+        backend.add(base[:1500])
+        backend.add(base[1500:])
+    expected_scores, expected = exact_top(base, queries, 10)
+
+    def recall(ids):
+        return sum(len(set(a) & set(b)) for a, b in zip(ids.tolist(), expected.tolist())) / expected.numel()
+
+    coarse = recall(plain.search(queries, 10, nprobe=16)[1])
+    reranked_scores, reranked = kept.search(queries, 10, nprobe=16, rerank=8)
+    assert recall(reranked) >= 0.9 > 0.5 > coarse, (coarse, recall(reranked))
+    exact_of_found = (queries.unsqueeze(1) @ base[reranked].transpose(1, 2)).squeeze(1)
+    torch.testing.assert_close(reranked_scores, exact_of_found, atol=1e-5, rtol=0)  # exact scores of what it found
+    with pytest.raises(ValueError, match="rerank needs the full vectors; build the index with keep_vectors=True"):
+        plain.search(queries, 10, rerank=4)
+
+    kept.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.faiss", "vectors.safetensors"]
+    loaded = FaissIVFPQ.load(tmp_path / "index.faiss", 32, kept.params)
+    assert torch.equal(loaded.search(queries, 10, nprobe=16, rerank=8)[1], reranked)
+    assert torch.equal(loaded.vectors(), base)  # the kept vectors, not reconstructions
+    (tmp_path / "vectors.safetensors").unlink()
+    with pytest.raises(ValueError, match="vectors.safetensors .the full vectors kept for re-ranking. is missing"):
+        FaissIVFPQ.load(tmp_path / "index.faiss", 32, kept.params)
