@@ -3,11 +3,12 @@
 
 Three parts, each run as it would be used (`onegen index` in child processes, the index backends of `DocumentIndex`):
 
-1. encode: documents/s of `onegen index` with the default model (SmolLM2-135M-Instruct, `onegen.load_default_base_model`,
-   wrapped as an untrained OneGen model: the speed does not depend on training) on the first `--encode_docs`
-   documents of the WordNet KB (`<onegen cache>/datasets/wn-el/kb.jsonl`), on 1 process and on 2 processes
-   (`accelerate launch`, gloo), one torch thread each. The rate is the build's own `documents_per_second` (encoding,
-   from the first shard to the last, model loading excluded), also reported with the whole command's wall time.
+1. encode: documents/s of `onegen index` with the default model (SmolLM2-135M-Instruct,
+   `onegen.load_default_base_model`, wrapped as an untrained OneGen model: the speed does not depend on training) on
+   the first `--encode_docs` documents of the WordNet KB (`<onegen cache>/datasets/wn-el/kb.jsonl`), on 1 process
+   and on 2 processes (`accelerate launch`, gloo), one torch thread each. The rate is the build's own
+   `documents_per_second` (encoding, from the first shard to the last, model loading excluded), also reported with
+   the whole command's wall time.
 2. rss: peak resident memory (`wait4` of the child process) of whole `onegen index` builds (flat index) of
    `--rss_sizes` short synthetic documents with a tiny random model (Llama, 2 layers, width 64, the real tokenizer):
    what grows there is the pipeline's memory, not the model's.
@@ -52,7 +53,7 @@ TARGETS = {"rss_ratio_max": 1.3, "ivfpq_recall_min": 0.90, "ivfpq_compression_mi
            "hnsw_speedup_min": 5.0, "two_process_speedup_min": 1.7}
 WORDS = ("the river city state country mountain president book song film team north south east west lake island "
          "capital largest small old new famous known located born wrote plays built founded near across between "
-         "history music science museum bridge station market garden harbour valley forest desert coast village").split()
+         "history music science museum bridge station market garden harbour valley forest desert coast").split()
 
 
 def child_env(threads: int) -> dict:
@@ -282,13 +283,14 @@ def part_vectors(args, work: Path) -> dict:
             ids = searcher.search(torch.from_numpy(queries), 10, **search)[1].numpy()
             if index_type == "flat":
                 exact = ids
-            recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])) if exact is not None else None
+            recall = None if exact is None else float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)]))
             row = {
                 "index": index_type,
                 "build": {k: v for k, v in params.items() if k in ("hnsw_m", "ef_construction", "nlist", "pq_m")},
-                "search": search, "build_seconds": round(build_seconds, 1), "ram_bytes_per_vector": round(ram_bytes / n, 1),
-                "disk_bytes_per_vector": round(disk_bytes / n, 1),
-                "qps_batch1": round(queries_per_second(searcher, queries, 1, args.batch1_queries[index_type], **search), 1),
+                "search": search, "build_seconds": round(build_seconds, 1),
+                "ram_bytes_per_vector": round(ram_bytes / n, 1), "disk_bytes_per_vector": round(disk_bytes / n, 1),
+                "qps_batch1": round(queries_per_second(searcher, queries, 1, args.batch1_queries[index_type],
+                                                       **search), 1),
                 "qps_batch64": round(queries_per_second(searcher, queries, 64, min(len(queries), 640), **search), 1),
                 "recall_at_10": round(recall, 4) if recall is not None else None,
             }
@@ -365,7 +367,8 @@ def print_report(report: dict) -> None:
         print(f"  {'index':6} {'build':40} {'search':26} {'build s':>8} {'RAM B/v':>8} {'disk B/v':>8} {'q/s b=1':>9} "
               f"{'q/s b=64':>9} {'recall@10':>9}")
         for r in v["rows"]:
-            print(f"  {r['index']:6} {json.dumps(r['build']):40} {json.dumps(r['search']):26} {r['build_seconds']:8.1f} "
+            print(f"  {r['index']:6} {json.dumps(r['build']):40} {json.dumps(r['search']):26} "
+                  f"{r['build_seconds']:8.1f} "
                   f"{r['ram_bytes_per_vector']:8.1f} {r['disk_bytes_per_vector']:8.1f} {r['qps_batch1']:9.1f} "
                   f"{r['qps_batch64']:9.1f} {r['recall_at_10']:9.4f}")
     print("\nTargets:")
@@ -376,7 +379,8 @@ def print_report(report: dict) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default="encode,rss,vectors", help="comma-separated: encode, rss, vectors")
-    parser.add_argument("--kb", default=None, help="WordNet KB JSON Lines (default: <onegen cache>/datasets/wn-el/kb.jsonl)")
+    parser.add_argument("--kb", default=None,
+                        help="WordNet KB JSON Lines (default: <onegen cache>/datasets/wn-el/kb.jsonl)")
     parser.add_argument("--encode_docs", type=int, default=5000)
     parser.add_argument("--encode_shard", type=int, default=250, help="shard size of the encoding runs")
     parser.add_argument("--batch_size", type=int, default=32)

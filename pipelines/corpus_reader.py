@@ -54,7 +54,8 @@ class CorpusReader:
     def __init__(self, corpus, block_size: int, columns: CorpusColumns | None = None, split: str = "train"):
         if block_size < 1:
             raise ValueError(f"block_size must be a positive int, got {block_size}")
-        self.corpus, self.block_size, self.columns, self.split = corpus, int(block_size), columns or CorpusColumns(), split
+        self.corpus, self.block_size, self.split = corpus, int(block_size), split
+        self.columns = columns or CorpusColumns()
         self.name = str(corpus) if isinstance(corpus, (str, os.PathLike)) else type(corpus).__name__
         self.num_rows: int | None = None  # known after a full pass, or up front for sized sources
 
@@ -120,7 +121,8 @@ class CorpusReader:
                 loaded = datasets.load_from_disk(str(path))
                 if isinstance(loaded, datasets.DatasetDict):
                     if self.split not in loaded:
-                        raise ValueError(f"{path} has no split {self.split!r} (splits: {sorted(loaded)}); pass --split")
+                        raise ValueError(f"{path} has no split {self.split!r} (splits: {sorted(loaded)}); "
+                                         "pass --split")
                     loaded = loaded[self.split]
                 return self._dataset(loaded, str(path))
             import datasets

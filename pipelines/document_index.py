@@ -574,7 +574,8 @@ def _load_format_1(cls, directory: Path, config: dict, device) -> "DocumentIndex
     counts = [int(row.pop("num_vectors")) for row in rows]
     if len(rows) != config["num_documents"] or sum(counts) != config["num_vectors"]:
         raise _damaged(directory, f"{config['documents_file']} lists {len(rows)} documents with {sum(counts)} "
-                                  f"vectors but {CONFIG_FILE} says {config['num_documents']} and {config['num_vectors']}")
+                                  f"vectors but {CONFIG_FILE} says {config['num_documents']} and "
+                                  f"{config['num_vectors']}")
     data_path = directory / config["data_file"]
     if not data_path.is_file():
         raise _damaged(directory, f"{config['data_file']} (the vectors) is missing")

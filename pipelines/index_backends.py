@@ -1,13 +1,13 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
 """Vector search backends of `DocumentIndex`: one small class per kind of index behind one interface.
 
-| class          | `index_type` | stores                     | exact | trained | on GPU (faiss-gpu) | memory-mapped load        |
-|----------------|--------------|----------------------------|-------|---------|--------------------|---------------------------|
-| `ExactSearch`  | flat (torch) | `vectors.safetensors`      | yes   | no      | torch tensors      | yes (chunked matmul)      |
-| `FaissFlat`    | flat         | `vectors.safetensors`      | yes   | no      | yes                | yes (`faiss.knn` on a map)|
-| `FaissHNSW`    | hnsw         | `index.faiss`              | no    | no      | no (faiss has none) | yes (`IO_FLAG_MMAP_IFC`) |
-| `FaissIVF`     | ivf          | `index.faiss`              | no    | k-means | yes                | yes (`IO_FLAG_MMAP`)      |
-| `FaissIVFPQ`   | ivfpq        | `index.faiss`              | no    | k-means + PQ | yes           | yes (`IO_FLAG_MMAP`)      |
+| class         | type  | stores                 | exact | trained      | GPU (faiss-gpu) | `mmap=True` load     |
+|---------------|-------|------------------------|-------|--------------|-----------------|----------------------|
+| `ExactSearch` | flat  | `vectors.safetensors`  | yes   | no           | torch tensors   | blocks of a mapping  |
+| `FaissFlat`   | flat  | `vectors.safetensors`  | yes   | no           | yes             | `faiss.knn` on a map |
+| `FaissHNSW`   | hnsw  | `index.faiss`          | no    | no           | no (none)       | `IO_FLAG_MMAP_IFC`   |
+| `FaissIVF`    | ivf   | `index.faiss`          | no    | k-means      | yes             | `IO_FLAG_MMAP`       |
+| `FaissIVFPQ`  | ivfpq | `index.faiss` (+ vectors) | no | k-means + PQ | yes          | `IO_FLAG_MMAP`       |
 
 Every backend holds unit float32 vectors numbered 0..n-1 in the order they were added and answers inner-product
 top-k queries. Flat indexes store the raw vectors (so the torch and faiss flat backends read each other's files, and
@@ -99,7 +99,8 @@ class VectorSearch:
     def add(self, vectors: torch.Tensor) -> None:
         """Append `vectors` (`(n, dim)`, unit norm, float32); they get the next `n` numbers."""
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise ValueError(f"{type(self).__name__}: vectors of shape {tuple(vectors.shape)} do not fit dim {self.dim}")
+            raise ValueError(f"{type(self).__name__}: vectors of shape {tuple(vectors.shape)} do not fit "
+                             f"dim {self.dim}")
         if not self.is_trained:
             self.train(vectors)
         self._add(vectors.detach().to(torch.float32).cpu().contiguous())
@@ -150,7 +151,8 @@ class VectorSearch:
     @classmethod
     def load(cls, path: Path, dim: int, params: dict, device=None, mmap: bool = False) -> "VectorSearch":
         """Read a file written by `save`. `mmap`: keep the data on disk, memory-mapped, instead of in RAM."""
-        backend = cls(dim, device=device, **{k: v for k, v in params.items() if k in cls.build_params + cls.search_params})
+        names = cls.build_params + cls.search_params
+        backend = cls(dim, device=device, **{k: v for k, v in params.items() if k in names})
         backend._load(Path(path), mmap)
         return backend
 

@@ -153,7 +153,8 @@ def build_index(
     if state is None:
         state = distributed_state()
     output_dir, work = Path(output_dir), work_folder(output_dir)
-    backend_class(index_type, backend)  # fail early on a bad index type or a missing faiss
+    dim = model.config.text_config.hidden_size
+    DocumentIndex(dim, index_type=index_type, backend=backend, **index_params)  # bad options fail before encoding
     reader = CorpusReader(corpus, shard_size, columns, split)
     fingerprint = model_fingerprint(model)
     identity = {
@@ -183,8 +184,8 @@ def build_index(
             "documents_per_second": round(encoded / seconds, 2) if encoded and seconds > 0 else None,
             "shard_size": shard_size, "corpus": identity["corpus"],
         }
-        merge_shards(work, output_dir, num_rows, shard_size, fingerprint, model.config.text_config.hidden_size,
-                     index_type, backend, build_info, index_params)
+        merge_shards(work, output_dir, num_rows, shard_size, fingerprint, dim, index_type, backend, build_info,
+                     index_params)
         shutil.rmtree(work, ignore_errors=True)
         logger.info(f"Wrote {output_dir}: {num_rows} documents ({encoded} encoded in this run, {seconds:.1f} s)")
     return output_dir
@@ -285,7 +286,8 @@ def merge_shards(work: Path, output_dir: Path, num_rows: int, shard_size: int, f
             if searcher.needs_training:
                 searcher.train(_training_sample(shards, num_vectors, searcher.training_size(num_vectors)), num_vectors)
             # ivfpq with keep_vectors: the full vectors go to their file shard by shard, not into memory
-            writer = VectorsWriter(tmp / VECTORS_FILE, num_vectors, dim) if searcher.params.get("keep_vectors") else None
+            keep = searcher.params.get("keep_vectors")
+            writer = VectorsWriter(tmp / VECTORS_FILE, num_vectors, dim) if keep else None
             if writer is not None:
                 searcher.stream_vectors_to(writer)
             for shard in logging.tqdm(shards, desc="Indexing shards", unit="shard"):

@@ -63,8 +63,8 @@ class IndexArguments:
     pq_m: int | None = field(default=None, metadata={"help": "ivfpq: codes per vector (default: dim/4 or below)."})
     pq_bits: int | None = field(default=None, metadata={"help": "ivfpq: bits per code (default 8)."})
     keep_vectors: bool = field(
-        default=False, metadata={"help": "ivfpq: also keep the float32 vectors on disk (memory-mapped on load) so that "
-                                         "searches can re-rank candidates exactly (search parameter rerank)."}
+        default=False, metadata={"help": "ivfpq: also keep the float32 vectors on disk (memory-mapped on load) so "
+                                         "that searches can re-rank candidates exactly (search parameter rerank)."}
     )
     rerank: int | None = field(
         default=None, metadata={"help": "ivfpq with --keep_vectors: default re-ranking factor recorded in the index "

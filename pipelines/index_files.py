@@ -39,7 +39,8 @@ def _need_datasets():
     try:
         import datasets
     except ImportError:
-        raise ImportError("DocumentIndex keeps its documents in Arrow through `datasets`: pip install datasets") from None
+        raise ImportError("DocumentIndex keeps its documents in Arrow through `datasets`: "
+                          "pip install datasets") from None
     return datasets
 
 
@@ -99,7 +100,8 @@ def load_documents(folder: Path, expected_rows: int):
     try:
         table = ds.load_from_disk(str(folder), keep_in_memory=False)
     except Exception as error:  # datasets raises FileNotFoundError, ArrowInvalid, JSONDecodeError ... by damage
-        raise ValueError(f"{folder.name} is not a readable documents table ({type(error).__name__}: {error})") from None
+        reason = f"{type(error).__name__}: {error}"
+        raise ValueError(f"{folder.name} is not a readable documents table ({reason})") from None
     missing = [c for c in DOCUMENT_COLUMNS if c not in getattr(table, "column_names", ())]
     if missing:
         raise ValueError(f"{folder.name} lacks the column(s) {missing}")

@@ -21,7 +21,8 @@ def clustered(n: int, dim: int = 32, clusters: int = 20, seed: int = 0) -> torch
     """Unit vectors around random centres (random i.i.d. vectors make approximate search meaningless)."""
     generator = torch.Generator().manual_seed(seed)
     centres = torch.randn(clusters, dim, generator=generator)
-    points = centres[torch.randint(clusters, (n,), generator=generator)] + 0.3 * torch.randn(n, dim, generator=generator)
+    members = centres[torch.randint(clusters, (n,), generator=generator)]
+    points = members + 0.3 * torch.randn(n, dim, generator=generator)
     return torch.nn.functional.normalize(points, dim=-1)
 
 
@@ -155,7 +156,8 @@ def test_an_index_saved_in_format_1_is_converted(tmp_path, name, caplog):
     rows = [json.loads(line) for line in (folder / "documents.jsonl").read_text().splitlines()] \
         if (folder / "documents.jsonl").exists() else None
     if rows:
-        assert [index[i] for i in range(len(index))] == [{k: v for k, v in r.items() if k != "num_vectors"} for r in rows]
+        expected = [{k: v for k, v in r.items() if k != "num_vectors"} for r in rows]
+        assert [index[i] for i in range(len(index))] == expected
     else:  # parquet, ints as ids
         assert index.ids == [0, 10, 20, 30, 40] and index[1] == {"id": 10, "text": DOCS[1]}
     queries = model.encode_queries(["the capital of france", "a small tree"], tokenizer).embeddings
@@ -167,8 +169,8 @@ def test_an_index_saved_in_format_1_is_converted(tmp_path, name, caplog):
     torch.testing.assert_close(vectors, model.encode_documents(texts, tokenizer).embeddings, atol=1e-5, rtol=0)
 
     index.save(folder)  # the conversion the warning names
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["index_config.json", "documents", old_config["data_file"]
-                                                                if old_config["index_type"] != "flat" else "vectors.safetensors"])
+    data_file = "vectors.safetensors" if old_config["index_type"] == "flat" else old_config["data_file"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["index_config.json", "documents", data_file])
     converted = DocumentIndex.load(folder, model=model, mmap=True)
     assert [converted[i] for i in range(len(converted))] == [index[i] for i in range(len(index))]
     after = converted.search(queries, 3, **({"nprobe": 2} if index.index_type == "ivf" else {}))

@@ -133,8 +133,8 @@ def test_bad_corpora_and_folders_get_clear_errors(tmp_path, model_and_tokenizer)
     with pytest.raises(ValueError, match=rf"{kb}, line 2 has no 'text' field \(fields: \['body', 'id'\]\)"):
         build_index(model, tokenizer, kb, tmp_path / "i2", shard_size=2, show_progress_bar=False)
     with pytest.raises(ValueError, match=r"document id 'x' appears at corpus rows 1 and 4; ids must be unique"):
-        build_index(model, tokenizer, [{"id": f"d{i}" if i not in (1, 4) else "x", "text": f"doc {i}"} for i in range(6)],
-                    tmp_path / "i3", shard_size=2, show_progress_bar=False)
+        rows = [{"id": f"d{i}" if i not in (1, 4) else "x", "text": f"doc {i}"} for i in range(6)]
+        build_index(model, tokenizer, rows, tmp_path / "i3", shard_size=2, show_progress_bar=False)
     with pytest.raises(ValueError, match="ids are string in the first shard but int64 in shard 1"):
         build_index(model, tokenizer, [{"id": "a", "text": "a dog"}, {"id": 7, "text": "a cat"}], tmp_path / "i4",
                     shard_size=1, show_progress_bar=False)

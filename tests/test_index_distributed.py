@@ -74,7 +74,8 @@ def test_two_processes_build_the_index_one_process_builds(tmp_path, saved_model)
 
     built = {name: DocumentIndex.load(tmp_path / name, model=model) for name in ("one", "two")}
     assert_same(built["two"], built["one"])
-    assert built["two"].ids == [r["id"] for r in rows] and built["two"].num_vectors == 38  # document 7 has two document tokens
+    assert built["two"].ids == [r["id"] for r in rows]
+    assert built["two"].num_vectors == 38  # document 7 has two document tokens
     info = json.loads((tmp_path / "two" / "index_config.json").read_text())["build"]
     # 10 shards of 4 (the last of 1): process 0 encodes shards 0, 2, ..., 8, process 1 shards 1, 3, ..., 9.
     assert info["processes"] == 2 and info["documents_encoded_per_process"] == [20, 17]
