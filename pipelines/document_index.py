@@ -180,8 +180,9 @@ class DocumentIndex:
         device (`str` or `torch.device`, *optional*): search device. A CUDA device puts a faiss index on the GPU when
             the installed faiss has GPU support (flat, ivf, ivfpq; hnsw stays on the CPU), or the torch vectors there.
         **params: parameters of the index type: `hnsw_m`, `ef_construction`, `ef_search` (hnsw); `nlist`, `nprobe`,
-            `train_size` (ivf, ivfpq); `pq_m`, `pq_bits` (ivfpq). Search parameters (`nprobe`, `ef_search`) can also
-            be changed with [`~DocumentIndex.set_search_params`] or passed to `search`.
+            `train_size` (ivf, ivfpq); `pq_m`, `pq_bits`, `keep_vectors`, `rerank` (ivfpq). Search parameters
+            (`nprobe`, `ef_search`, `rerank`) can also be changed with [`~DocumentIndex.set_search_params`] or passed
+            to `search`. Parameters of other index types are ignored.
     """
 
     def __init__(self, dim: int, index_type: str = "flat", backend: str | None = None, fingerprint: str | None = None,
@@ -351,7 +352,8 @@ class DocumentIndex:
     # Searching
     # ------------------------------------------------------------------------------------------------------------
     def set_search_params(self, **params) -> None:
-        """Change search parameters for later searches: `nprobe` (ivf, ivfpq), `ef_search` (hnsw)."""
+        """Change search parameters for later searches: `nprobe` (ivf, ivfpq), `ef_search` (hnsw), `rerank` (ivfpq
+        built with `keep_vectors=True`)."""
         self.searcher.set_search_params(**params)
 
     def search(self, query_vectors, k: int = 1, **search_params) -> tuple[torch.Tensor, torch.Tensor]:
@@ -362,7 +364,8 @@ class DocumentIndex:
             query_vectors (`torch.Tensor` of shape `(num_queries, dim)` or `(dim,)`): raw or normalised query vectors
                 (they are L2-normalised here; similarity is cosine).
             k (`int`): documents per query, at most `len(self)`.
-            **search_params: search parameters for this call only: `nprobe` (ivf, ivfpq), `ef_search` (hnsw).
+            **search_params: search parameters for this call only: `nprobe` (ivf, ivfpq), `ef_search` (hnsw),
+                `rerank` (ivfpq with kept vectors).
 
         Returns:
             `(scores, indices)`: `torch.FloatTensor` and `torch.LongTensor` of shape `(num_queries, k)`, best first.
@@ -455,7 +458,8 @@ class DocumentIndex:
             mmap (`bool`, defaults to `False`): keep the vectors on disk, memory-mapped.
             backend (`str`, *optional*): for a flat index, `"torch"` or `"faiss"` (default: as saved, or torch
                 when faiss is not installed); other index types need faiss.
-            **search_params: `nprobe` (ivf, ivfpq) or `ef_search` (hnsw) for the searches of this instance.
+            **search_params: `nprobe` (ivf, ivfpq), `ef_search` (hnsw) or `rerank` (ivfpq) for the searches of
+                this instance.
         """
         directory = Path(directory)
         config = read_index_config(directory)
