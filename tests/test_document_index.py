@@ -99,6 +99,8 @@ def test_save_load_round_trip(tmp_path, model_and_tokenizer, index_type, backend
         loaded = DocumentIndex.load(tmp_path / "index", model=model, mmap=mmap)
         assert (loaded.index_type, loaded.backend, loaded.ids) == (index.index_type, backend, [i * 10 for i in range(5)])
         assert loaded[1] == {"id": 10, "text": DOCS[1], "title": "a title"} and loaded[-1]["id"] == 40
+        # The texts stay on disk: the documents table is a memory map of the saved Arrow file.
+        assert type(loaded.documents.data).__name__ == "MemoryMappedTable" and loaded.documents.cache_files
         after = loaded.search(queries, 2)
         assert torch.equal(after[1], before[1]) and torch.equal(after[0], before[0])
 
