@@ -10,8 +10,8 @@ On disk (`save` / `load`; format 2), never pickle:
     index_config.json      metadata: format, dims, counts, index type and parameters, fingerprint of the model
     vectors.safetensors    the unit float32 vectors, in document order (flat indexes, torch or faiss), or
     index.faiss            faiss's own file (hnsw, ivf, ivfpq)
-    documents/             the documents as Arrow (`datasets.Dataset.save_to_disk`), memory-mapped on load:
-                           columns id, text, title (None when absent), num_vectors
+    documents.arrow        the documents, an Arrow stream file as `datasets` caches them, memory-mapped on load
+                           (`datasets.Dataset.from_file`): columns id, text, title (None when absent), num_vectors
 
 Format 1 (documents in `documents.jsonl` or `.parquet`, flat faiss indexes in `index.faiss`) is still read: `load`
 converts it in memory and says how to rewrite the folder. Large corpora are built by `onegen index` (sharded over
@@ -48,7 +48,7 @@ logger = logging.get_logger(__name__)
 
 FORMAT_VERSION = 2
 CONFIG_FILE = "index_config.json"
-DOCUMENTS_DIR = "documents"
+DOCUMENTS_FILE = "documents.arrow"
 
 
 _SAMPLES_PER_TENSOR = 16
@@ -439,7 +439,7 @@ class DocumentIndex:
             raise ValueError("DocumentIndex.save: the index is empty; add documents before saving it")
         with atomic_directory(directory, CONFIG_FILE, what="DocumentIndex") as tmp:
             data_file = self.searcher.save(tmp)
-            save_documents(self._documents, tmp / DOCUMENTS_DIR)
+            save_documents(self._documents, tmp / DOCUMENTS_FILE)
             write_index_config(tmp, self.dim, self.index_type, self.backend, self.params, len(self),
                                self.num_vectors, self._max_vectors_per_document, self.fingerprint, data_file)
 
@@ -485,7 +485,7 @@ def write_index_config(folder: Path, dim: int, index_type: str, backend: str, pa
         "format_version": FORMAT_VERSION, "dim": dim, "index_type": index_type, "backend": backend,
         "params": params, "num_documents": num_documents, "num_vectors": num_vectors,
         "max_vectors_per_document": max_vectors_per_document, "fingerprint": fingerprint, "data_file": data_file,
-        "documents": DOCUMENTS_DIR, **extra,
+        "documents": DOCUMENTS_FILE, **extra,
     }
     write_text_atomically(Path(folder) / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
 
@@ -543,7 +543,8 @@ def _load_format_2(cls, directory: Path, config: dict, device, mmap: bool, backe
         raise _damaged(directory, f"{config['data_file']} holds {len(index.searcher)} vectors but {CONFIG_FILE} says "
                                   f"{config['num_vectors']}")
     try:
-        index._documents = load_documents(directory / config.get("documents", DOCUMENTS_DIR), config["num_documents"])
+        index._documents = load_documents(directory / config.get("documents", DOCUMENTS_FILE),
+                                           config["num_documents"])
     except (FileNotFoundError, ValueError) as error:
         raise _damaged(directory, str(error)) from None
     if config.get("max_vectors_per_document", 2) > 1:  # else vector i is document i: nothing to read

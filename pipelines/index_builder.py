@@ -8,7 +8,7 @@ renamed) in the work folder `<output_dir>.building/`:
     build.json                 what identifies this build (model fingerprint, corpus, shard size, ...)
     shard-00000/vectors.safetensors   vectors (float32, (num_vectors, dim)), num_vectors (int64, (rows,)) and
                                       id_hash (int64, (rows,)) of the shard's documents
-    shard-00000/documents/     the shard's documents (Arrow, `save_to_disk`)
+    shard-00000/documents.arrow       the shard's documents (Arrow)
 
 A build that is stopped (killed, out of time) and started again with the same arguments skips the finished shards.
 When every shard is there, the main process merges them into the index folder (again atomically), and the work
@@ -38,7 +38,7 @@ from transformers.utils import logging
 from .corpus_reader import CorpusColumns, CorpusReader
 from .document_index import (
     CONFIG_FILE,
-    DOCUMENTS_DIR,
+    DOCUMENTS_FILE,
     DocumentIndex,
     model_fingerprint,
     render_document,
@@ -46,11 +46,14 @@ from .document_index import (
 )
 from .index_backends import VECTORS_FILE, backend_class
 from .index_files import (
+    DocumentsWriter,
     VectorsWriter,
     atomic_directory,
     check_replaceable,
+    documents_schema_of,
     documents_table,
     id_type_of,
+    load_documents,
     map_vectors,
     save_documents,
     write_text_atomically,
@@ -247,7 +250,7 @@ def _write_shard(work: Path, shard: int, records: list[dict], embeddings: torch.
     tmp = Path(tempfile.mkdtemp(prefix=f".{SHARD_PREFIX}{shard:05d}-", dir=work))
     try:
         id_type = id_type_of([r["id"] for r in records], offset=first_row)
-        save_documents(documents_table(records, counts.tolist(), id_type=id_type), tmp / DOCUMENTS_DIR)
+        save_documents(documents_table(records, counts.tolist(), id_type=id_type), tmp / DOCUMENTS_FILE)
         save_file({"vectors": embeddings.float().contiguous(), "num_vectors": counts.to(torch.int64).contiguous(),
                    "id_hash": id_hashes([r["id"] for r in records])}, str(tmp / VECTORS_FILE),
                   metadata={"first_row": str(first_row), "id_type": id_type})
@@ -259,9 +262,8 @@ def _write_shard(work: Path, shard: int, records: list[dict], embeddings: torch.
 
 def merge_shards(work: Path, output_dir: Path, num_rows: int, shard_size: int, fingerprint: str, dim: int,
                  index_type: str, backend: str | None, build_info: dict, index_params: dict) -> None:
-    """Merge the shards of `work` into the index folder `output_dir` (atomically), shard by shard."""
-    import datasets
-
+    """Merge the shards of `work` into the index folder `output_dir` (atomically), shard by shard: one shard's
+    vectors and one shard's documents file are open at a time."""
     num_shards = -(-num_rows // shard_size)
     if num_rows == 0:
         raise ValueError("the corpus is empty; an index needs at least one document")
@@ -269,8 +271,7 @@ def merge_shards(work: Path, output_dir: Path, num_rows: int, shard_size: int, f
     if missing:
         raise RuntimeError(f"{work} lacks shard(s) {missing[:10]} of {num_shards}; run the build again to finish them")
     shards = [shard_folder(work, s) for s in range(num_shards)]
-    tables = [datasets.load_from_disk(str(s / DOCUMENTS_DIR)) for s in shards]
-    _check_ids(shards, tables)
+    _check_ids(shards, shard_size)
     counts = [shard_tensor(s, "num_vectors") for s in shards]
     num_vectors = int(sum(int(c.sum()) for c in counts))
     max_per_document = max(int(c.max()) for c in counts)
@@ -297,8 +298,9 @@ def merge_shards(work: Path, output_dir: Path, num_rows: int, shard_size: int, f
                 searcher.stream_vectors_to(None)
                 searcher.attach_vectors(map_vectors(tmp / VECTORS_FILE))
             params, data_file = searcher.params, searcher.save(tmp)
-        documents = datasets.concatenate_datasets(tables)
-        save_documents(documents, tmp / DOCUMENTS_DIR)
+        with DocumentsWriter(tmp / DOCUMENTS_FILE) as documents:
+            for shard in shards:
+                documents.append_file(shard / DOCUMENTS_FILE)
         write_index_config(tmp, dim, searcher_class.index_type, searcher_class.backend, params, num_rows, num_vectors,
                            max_per_document, fingerprint, data_file, build=build_info)
 
@@ -315,24 +317,20 @@ def _training_sample(shards: list[Path], total: int, size: int) -> torch.Tensor:
     return torch.cat(picked)
 
 
-def _check_ids(shards: list[Path], tables: list) -> None:
+def _check_ids(shards: list[Path], shard_size: int) -> None:
     """Ids must be unique across the corpus and of one type: checked with 8-byte hashes (a hash collision is then
     told apart from a real duplicate by comparing the ids themselves)."""
-    id_types = [table.features["id"].dtype for table in tables]
-    if len(set(id_types)) > 1:
-        first = next(i for i, t in enumerate(id_types) if t != id_types[0])
+    id_types = [documents_schema_of(s / DOCUMENTS_FILE).field("id").type for s in shards]
+    first = next((i for i, t in enumerate(id_types) if t != id_types[0]), None)
+    if first is not None:
         raise ValueError(f"document ids are {id_types[0]} in the first shard but {id_types[first]} in shard {first} "
-                         "(rows from " + f"{first * len(tables[0])}); ids must be all str or all int")
+                         f"(rows from {first * shard_size}); ids must be all str or all int")
     hashes = torch.cat([shard_tensor(s, "id_hash") for s in shards]).numpy()
     order = np.argsort(hashes, kind="stable")
     same = np.nonzero(hashes[order][1:] == hashes[order][:-1])[0]
-    if not len(same):
-        return
-    offsets = np.cumsum([0] + [len(t) for t in tables])
 
     def id_at(row: int):
-        shard = int(np.searchsorted(offsets, row, side="right") - 1)
-        return tables[shard][int(row - offsets[shard])]["id"]
+        return load_documents(shards[row // shard_size] / DOCUMENTS_FILE)[row % shard_size]["id"]
 
     for j in same:
         a, b = sorted((int(order[j]), int(order[j + 1])))

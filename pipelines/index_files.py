@@ -2,15 +2,16 @@
 """Files of a saved `DocumentIndex`: atomic folders and files, the vectors file, the documents table.
 
 Hub-facing file: it travels with saved models next to `document_index.py`, so it imports only torch,
-numpy (a transformers dependency), the standard library and, inside a `try` block (remote-code loading must not
-demand it), `datasets`.
+numpy (a transformers dependency), the standard library and, inside `try` blocks or functions called only when
+documents are read or written (remote-code loading must not demand them), `datasets` and its `pyarrow`.
 
 - Vectors: one float32 tensor `"vectors"` of shape `(num_vectors, dim)` in a safetensors file. [`VectorsWriter`]
   writes it shard by shard (the total size is known before the first byte, so the header comes first and nothing is
   held in memory); [`map_vectors`] maps it without reading it (`torch.from_file`: pages come from the page cache on
   use, so resident memory stays what a search touches).
-- Documents: a `datasets.Dataset` saved with `save_to_disk` (Arrow files), opened memory-mapped by `load_from_disk`,
-  one row per document with the columns of [`DOCUMENT_COLUMNS`].
+- Documents: one Arrow IPC stream file (`documents.arrow`, the format of `datasets`' cache files), written batch by
+  batch by [`DocumentsWriter`] and opened memory-mapped as a `datasets.Dataset` by [`load_documents`]; one row per
+  document with the columns of [`DOCUMENT_COLUMNS`].
 """
 
 import contextlib
@@ -42,6 +43,15 @@ def _need_datasets():
         raise ImportError("DocumentIndex keeps its documents in Arrow through `datasets`: "
                           "pip install datasets") from None
     return datasets
+
+
+def _need_pyarrow():
+    """pyarrow (a `datasets` dependency), imported on first use inside a `try` block (see `_need_datasets`)."""
+    try:
+        import pyarrow
+    except ImportError:
+        raise ImportError("DocumentIndex keeps its documents in Arrow: pip install datasets (it brings pyarrow)") from None
+    return pyarrow
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -79,34 +89,87 @@ def id_type_of(ids: list, where: str = "corpus", offset: int = 0) -> str:
     return "int64" if first is not None and first[1] == "int" else "string"
 
 
-def save_documents(table, folder: Path) -> None:
-    """Write a documents `datasets.Dataset` (Arrow, possibly memory-mapped) to `folder` (`save_to_disk`), without
-    datasets' progress bar (a build saves one table per shard)."""
-    ds = _need_datasets()
-    enabled = ds.is_progress_bar_enabled()
-    ds.disable_progress_bars()
-    try:
-        table.save_to_disk(str(folder))
-    finally:
-        if enabled:
-            ds.enable_progress_bars()
+class DocumentsWriter:
+    r"""
+    Write a documents table to one Arrow IPC stream file (the format of `datasets`' own cache files, which
+    `datasets.Dataset.from_file` memory-maps) piece by piece: `write(dataset)` appends a `datasets.Dataset`'s rows,
+    `append_file(path)` the rows of another documents file, one record batch at a time, so nothing but a batch is in
+    memory and one input file is open at a time. Use as a context manager.
+    """
+
+    def __init__(self, path: str | os.PathLike, schema=None):
+        pa = _need_pyarrow()
+        self._pa, self.path, self.schema, self.rows = pa, Path(path), schema, 0
+        self._sink = pa.OSFile(str(self.path), "wb")
+        self._writer = None
+
+    def _write_batches(self, batches, schema) -> None:
+        if self._writer is None:
+            self.schema = self.schema or schema
+            self._writer = self._pa.ipc.new_stream(self._sink, self.schema)
+        elif not schema.equals(self.schema, check_metadata=False):
+            raise ValueError(f"documents with columns {schema} cannot follow documents with columns {self.schema}")
+        for batch in batches:
+            self._writer.write_batch(batch.cast(self.schema) if batch.schema != self.schema else batch)
+            self.rows += batch.num_rows
+
+    def write(self, table) -> None:
+        """Append the rows of a documents `datasets.Dataset` (in memory or memory-mapped)."""
+        if table._indices is not None:  # a selection or shuffle of another table: write the rows it shows
+            table = table.flatten_indices()
+        self._write_batches(table.data.to_batches(max_chunksize=10_000), table.data.schema)
+
+    def append_file(self, path: str | os.PathLike) -> None:
+        """Append the rows of a documents file written by this class."""
+        with self._pa.memory_map(str(path)) as source:
+            reader = self._pa.ipc.open_stream(source)
+            self._write_batches(reader, reader.schema)
+
+    def close(self) -> None:
+        if self._writer is None:
+            raise ValueError("DocumentsWriter: no documents were written")
+        self._writer.close()
+        self._sink.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self.close()
+        else:
+            self._sink.close()
 
 
-def load_documents(folder: Path, expected_rows: int):
-    """Open a documents folder memory-mapped; raise `ValueError` when it is unreadable or not a documents table."""
+def save_documents(table, path: Path) -> None:
+    """Write a documents `datasets.Dataset` (Arrow, possibly memory-mapped) to the file `path`."""
+    with DocumentsWriter(path) as writer:
+        writer.write(table)
+
+
+def documents_schema_of(path: str | os.PathLike):
+    """The Arrow schema of a documents file (reading its header only)."""
+    pa = _need_pyarrow()
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_stream(source).schema
+
+
+def load_documents(path: Path, expected_rows: int | None = None):
+    """Open a documents file memory-mapped (`datasets.Dataset.from_file`: the texts stay on disk); raise
+    `FileNotFoundError` when it is missing, `ValueError` when it is unreadable or not a documents table."""
     ds = _need_datasets()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder.name} (the documents) is missing")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.name} (the documents) is missing")
     try:
-        table = ds.load_from_disk(str(folder), keep_in_memory=False)
-    except Exception as error:  # datasets raises FileNotFoundError, ArrowInvalid, JSONDecodeError ... by damage
+        table = ds.Dataset.from_file(str(path), in_memory=False)
+    except Exception as error:  # pyarrow raises ArrowInvalid, OSError ... by damage
         reason = f"{type(error).__name__}: {error}"
-        raise ValueError(f"{folder.name} is not a readable documents table ({reason})") from None
-    missing = [c for c in DOCUMENT_COLUMNS if c not in getattr(table, "column_names", ())]
+        raise ValueError(f"{path.name} is not a readable documents table ({reason})") from None
+    missing = [c for c in DOCUMENT_COLUMNS if c not in table.column_names]
     if missing:
-        raise ValueError(f"{folder.name} lacks the column(s) {missing}")
-    if len(table) != expected_rows:
-        raise ValueError(f"{folder.name} holds {len(table)} documents but the config says {expected_rows}")
+        raise ValueError(f"{path.name} lacks the column(s) {missing}")
+    if expected_rows is not None and len(table) != expected_rows:
+        raise ValueError(f"{path.name} holds {len(table)} documents but the config says {expected_rows}")
     return table
 
 
@@ -322,6 +385,6 @@ def current_umask() -> int:
     return mask
 
 
-__all__ = ["DOCUMENT_COLUMNS", "VectorsWriter", "atomic_directory", "check_replaceable", "current_umask",
+__all__ = ["DOCUMENT_COLUMNS", "DocumentsWriter", "VectorsWriter", "documents_schema_of", "atomic_directory", "check_replaceable", "current_umask",
            "documents_table", "load_documents", "map_vectors", "read_vectors", "save_documents",
            "write_text_atomically"]

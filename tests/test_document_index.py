@@ -89,7 +89,7 @@ def test_save_load_round_trip(tmp_path, model_and_tokenizer, index_type, backend
 
     files = sorted(p.name for p in (tmp_path / "index").iterdir())
     data_file = "vectors.safetensors" if index_type == "flat" else "index.faiss"  # flat: the raw vectors, any backend
-    assert files == sorted(["index_config.json", data_file, "documents"])
+    assert files == sorted(["index_config.json", data_file, "documents.arrow"])
     assert [p.name for p in tmp_path.iterdir()] == ["index"]  # no temporary folder left behind
     config = json.loads((tmp_path / "index" / "index_config.json").read_text())
     assert config["fingerprint"] == model_fingerprint(model) and config["num_documents"] == len(DOCS)

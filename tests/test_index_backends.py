@@ -170,7 +170,7 @@ def test_an_index_saved_in_format_1_is_converted(tmp_path, name, caplog):
 
     index.save(folder)  # the conversion the warning names
     data_file = "vectors.safetensors" if old_config["index_type"] == "flat" else old_config["data_file"]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["index_config.json", "documents", data_file])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["index_config.json", "documents.arrow", data_file])
     converted = DocumentIndex.load(folder, model=model, mmap=True)
     assert [converted[i] for i in range(len(converted))] == [index[i] for i in range(len(index))]
     after = converted.search(queries, 3, **({"nprobe": 2} if index.index_type == "ivf" else {}))

@@ -95,7 +95,7 @@ def test_approximate_indexes_are_trained_on_a_sample_and_filled_shard_by_shard(t
     overlap = sum(len(set(a) & set(b)) for a, b in zip(found[1].tolist(), exact[1].tolist())) / exact[1].numel()
     assert overlap >= (0.8 if index_type == "ivfpq" and "rerank" not in search else 1.0), overlap
     if params.get("keep_vectors"):  # the float32 vectors were streamed to disk beside the codes
-        assert sorted(p.name for p in out.iterdir()) == ["documents", "index.faiss", "index_config.json",
+        assert sorted(p.name for p in out.iterdir()) == ["documents.arrow", "index.faiss", "index_config.json",
                                                          "vectors.safetensors"]
         torch.testing.assert_close(built.vectors()[0], DocumentIndex.build(model, tokenizer, corpus).vectors()[0],
                                    atol=1e-5, rtol=0)
