@@ -46,8 +46,11 @@ def test_every_corpus_form_gives_the_in_memory_index(tmp_path, model_and_tokeniz
     dataset = Dataset.from_list([{**r, "title": r.get("title")} for r in rows])
     dataset.save_to_disk(str(tmp_path / "saved"))
     dataset.to_parquet(str(tmp_path / "kb.parquet"))
+    (tmp_path / "local-dataset").mkdir()  # a folder of data files: what datasets.load_dataset streams by name
+    write_jsonl(tmp_path / "local-dataset" / "kb.jsonl", rows)
     forms = {
         "jsonl": write_jsonl(tmp_path / "kb.jsonl", rows), "parquet": tmp_path / "kb.parquet",
+        "load_dataset": tmp_path / "local-dataset",
         "save_to_disk": tmp_path / "saved", "dataset": dataset, "iterable": dataset.to_iterable_dataset(),
         "list": rows,
     }
