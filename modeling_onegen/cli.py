@@ -10,6 +10,8 @@ COMMANDS = {
     "train": ("onegen.trainers.cli", "main", "fine-tune with OneGenTrainer (TRL-style flags or --config cfg.yaml)"),
     "demo": ("onegen.evaluation.demo", "main",
              "end-to-end example on the embedded default base model (SmolLM2-135M-Instruct)"),
+    "index": ("onegen.pipelines.index_cli", "main",
+              "encode a corpus into a DocumentIndex (sharded, resumable; accelerate launch for many processes)"),
     "eval": ("onegen.evaluation.cli", "main",
              "evaluate a model and baselines on WN-EL, RD-1913 or WN-2Hop (table + JSON report)"),
 }

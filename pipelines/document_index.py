@@ -1,58 +1,54 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
 """`DocumentIndex`: a corpus encoded by a OneGen model (one vector per document token) and searchable by cosine.
 
-Hub-facing file: it travels with saved models next to `pipeline_onegen.py`, so it imports only torch, transformers,
-the standard library and (inside `try` blocks, so that remote-code loading does not demand them) faiss and numpy.
+Hub-facing file: it travels with saved models next to `pipeline_onegen.py`, with its siblings `index_backends.py`
+(one class per kind of vector search) and `index_files.py` (the file helpers), so it imports only torch,
+transformers, numpy, the standard library and those modules; faiss and `datasets` are imported inside `try` blocks.
 Without faiss, an exact torch search serves instead.
 
-On disk (`save` / `load`), never pickle:
-    index_config.json          metadata: format, dims, counts, index type, fingerprint of the model that built it
-    index.faiss                faiss's own file (faiss backend), or
-    vectors.safetensors        the float32 vectors (torch backend)
-    documents.jsonl|.parquet   one row per document: id, text, optional title, num_vectors
+On disk (`save` / `load`; format 2), never pickle:
+    index_config.json      metadata: format, dims, counts, index type and parameters, fingerprint of the model
+    vectors.safetensors    the unit float32 vectors, in document order (flat indexes, torch or faiss), or
+    index.faiss            faiss's own file (hnsw, ivf, ivfpq)
+    documents.arrow        the documents, an Arrow stream file as `datasets` caches them, memory-mapped on load
+                           (`datasets.Dataset.from_file`): columns id, text, title (None when absent), num_vectors
+
+Format 1 (documents in `documents.jsonl` or `.parquet`, flat faiss indexes in `index.faiss`) is still read: `load`
+converts it in memory and says how to rewrite the folder. Large corpora are built by `onegen index` (sharded over
+processes with accelerate, resumable), which writes this same format.
 """
 
 import base64
-import contextlib
 import hashlib
 import json
-import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from transformers.utils import logging
+
+from .index_backends import BACKENDS, FAISS_FILE, INDEX_TYPES, backend_class, faiss_module
+from .index_files import (
+    atomic_directory,
+    check_replaceable,
+    current_umask,
+    documents_table,
+    id_type_of,
+    load_documents,
+    read_documents_v1,
+    read_vectors,
+    save_documents,
+    write_text_atomically,
+)
 
 
 logger = logging.get_logger(__name__)
 
-_FAISS = None  # (faiss, numpy) once imported, False when faiss is not installed
-
-
-def _faiss():
-    """`(faiss, numpy)`, imported on first use (a quarter of a second), or `(None, None)` without faiss. The imports
-    sit in a `try` block, so that loading this file as remote code does not demand faiss."""
-    global _FAISS
-    if _FAISS is None:
-        try:
-            import faiss
-            import numpy
-
-            _FAISS = (faiss, numpy)
-        except ImportError:
-            _FAISS = False
-    return _FAISS or (None, None)
-
-FORMAT_VERSION = 1
-INDEX_TYPES = ("flat", "hnsw", "ivf")
-BACKENDS = ("faiss", "torch")
+FORMAT_VERSION = 2
 CONFIG_FILE = "index_config.json"
-FAISS_FILE = "index.faiss"
-VECTORS_FILE = "vectors.safetensors"
+DOCUMENTS_FILE = "documents.arrow"
 
 
 _SAMPLES_PER_TENSOR = 16
@@ -118,6 +114,31 @@ def fingerprints_match(a: str, b: str) -> bool:
     return bool((distance <= _FINGERPRINT_RTOL * scale + 1e-6).all())
 
 
+def normalize_record(row, i: int, place: str | None = None) -> dict:
+    """One corpus entry (a str, or a mapping with `text` and optional `id`, `title`) as `{"id", "text"[, "title"]}`.
+    `i` is its row number (the default id, as a str); `place` names it in errors (default `"corpus row {i}"`; a
+    file reader passes `"kb.jsonl, line 7"`)."""
+    place = place or f"corpus row {i}"
+    if isinstance(row, str):
+        row = {"id": str(i), "text": row}
+    elif isinstance(row, dict) or hasattr(row, "keys"):
+        row = dict(row)
+        if "text" not in row:
+            raise ValueError(f"{place} has no 'text' field (fields: {sorted(row)})")
+        identifier = row.get("id")
+        row = {"id": str(i) if identifier is None else identifier, "text": row["text"],
+               **({"title": row["title"]} if row.get("title") else {})}
+    else:
+        raise TypeError(f"{place} is a {type(row).__name__}; expected a str or a dict with 'text'")
+    if not isinstance(row["text"], str) or not row["text"].strip():
+        raise ValueError(f"{place} (id {row['id']!r}) has an empty or non-string 'text'")
+    if not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
+        raise ValueError(f"{place}: 'id' must be a str or an int, got {type(row['id']).__name__}")
+    if "title" in row and not isinstance(row["title"], str):
+        raise ValueError(f"{place} (id {row['id']!r}): 'title' must be a str, got {type(row['title']).__name__}")
+    return row
+
+
 def normalize_corpus(corpus) -> list[dict]:
     """Turn a list of strings, a list of dicts (`id`, `text`, optional `title`) or a `datasets.Dataset` into a list
     of `{"id", "text"[, "title"]}` dicts, with a clear error naming the first bad row."""
@@ -129,22 +150,8 @@ def normalize_corpus(corpus) -> list[dict]:
             f"corpus must be a list of documents or a datasets.Dataset, got one dict (keys {sorted(corpus)}): pass "
             "[document] for a single document, or datasets.Dataset.from_dict(columns) for a dict of columns"
         )
-    records = []
-    for i, row in enumerate(corpus):
-        if isinstance(row, str):
-            row = {"id": str(i), "text": row}
-        elif isinstance(row, dict) or hasattr(row, "keys"):
-            row = dict(row)
-            if "text" not in row:
-                raise ValueError(f"corpus row {i} has no 'text' field (fields: {sorted(row)})")
-            row = {"id": row.get("id", str(i)), "text": row["text"], **({"title": row["title"]} if row.get("title") else {})}
-        else:
-            raise TypeError(f"corpus row {i} is a {type(row).__name__}; expected a str or a dict with 'text'")
-        if not isinstance(row["text"], str) or not row["text"].strip():
-            raise ValueError(f"corpus row {i} (id {row['id']!r}) has an empty or non-string 'text'")
-        if not isinstance(row["id"], (str, int)):
-            raise ValueError(f"corpus row {i}: 'id' must be a str or an int, got {type(row['id']).__name__}")
-        records.append(row)
+    records = [normalize_record(row, i) for i, row in enumerate(corpus)]
+    id_type_of([row["id"] for row in records])
     return records
 
 
@@ -152,48 +159,59 @@ class DocumentIndex:
     r"""
     Documents encoded by a OneGen model and searched by cosine similarity (inner product of unit vectors).
 
-    Build one with [`DocumentIndex.build`], grow it with [`~DocumentIndex.add`], query it with
-    [`~DocumentIndex.search`], persist it with [`~DocumentIndex.save`] / [`DocumentIndex.load`]. A document may carry
-    several vectors (one per document token in its text); search ranks documents by their best vector.
+    Build one with [`DocumentIndex.build`] (in this process) or `onegen index` (a large corpus, sharded over
+    processes), grow it with [`~DocumentIndex.add`], query it with [`~DocumentIndex.search`], persist it with
+    [`~DocumentIndex.save`] / [`DocumentIndex.load`]. A document may carry several vectors (one per document token
+    in its text); search ranks documents by their best vector. `index[i]` is document `i` (read from Arrow, which a
+    loaded index keeps memory-mapped: the texts are not held in RAM).
 
     Args:
         dim (`int`): vector size (the model's hidden size).
-        index_type (`str`, defaults to `"flat"`): `"flat"` (exact), `"hnsw"` or `"ivf"` (approximate; faiss only).
+        index_type (`str`, defaults to `"flat"`): `"flat"` (exact), `"hnsw"`, `"ivf"` or `"ivfpq"` (approximate;
+            faiss only). See `index_backends.py` for what each stores and costs.
         backend (`str`, *optional*): `"faiss"` (default when installed) or `"torch"` (exact matmul; no faiss needed).
         fingerprint (`str`, *optional*): [`model_fingerprint`] of the model whose vectors go in.
         device (`str` or `torch.device`, *optional*): search device. A CUDA device puts a faiss index on the GPU when
-            the installed faiss has GPU support (flat and ivf; hnsw stays on the CPU), or the torch vectors there.
-        hnsw_m, ef_construction, ef_search (`int`): HNSW graph degree and build/search breadth.
-        nlist, nprobe (`int`, *optional*): IVF cell count (default about 4*sqrt(N), chosen at the first `add`) and the
-            cells visited per query (default nlist / 4).
+            the installed faiss has GPU support (flat, ivf, ivfpq; hnsw stays on the CPU), or the torch vectors there.
+        **params: parameters of the index type: `hnsw_m`, `ef_construction`, `ef_search` (hnsw); `nlist`, `nprobe`,
+            `train_size` (ivf, ivfpq); `pq_m`, `pq_bits`, `keep_vectors`, `rerank` (ivfpq). Search parameters
+            (`nprobe`, `ef_search`, `rerank`) can also be changed with [`~DocumentIndex.set_search_params`] or passed
+            to `search`. Parameters of other index types are ignored.
     """
 
     def __init__(self, dim: int, index_type: str = "flat", backend: str | None = None, fingerprint: str | None = None,
-                 device=None, hnsw_m: int = 32, ef_construction: int = 40, ef_search: int = 64,
-                 nlist: int | None = None, nprobe: int | None = None):
-        if index_type not in INDEX_TYPES:
-            raise ValueError(f"DocumentIndex: index_type must be one of {INDEX_TYPES}, got {index_type!r}")
-        faiss, _ = _faiss()
-        if backend is None:
-            backend = "faiss" if faiss is not None else "torch"
-            if faiss is None and index_type != "flat":
-                logger.warning(f"faiss is not installed: the {index_type!r} index falls back to exact torch search")
-        if backend not in BACKENDS:
-            raise ValueError(f"DocumentIndex: backend must be one of {BACKENDS}, got {backend!r}")
-        if backend == "faiss" and faiss is None:
-            raise ImportError("DocumentIndex(backend='faiss') needs faiss: pip install faiss-cpu (or faiss-gpu)")
-        if backend == "torch" and index_type != "flat":
-            index_type = "flat"  # the torch backend is always exact
-        self.dim, self.index_type, self.backend, self.fingerprint = int(dim), index_type, backend, fingerprint
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.params = {"hnsw_m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search,
-                       "nlist": nlist, "nprobe": nprobe}
-        self.documents: list[dict] = []
-        self._num_vectors: list[int] = []  # vectors per document, in document order
-        self._vector_doc = torch.empty(0, dtype=torch.long)  # document index of every vector
-        self._vectors = torch.empty(0, self.dim)  # torch backend only
-        self._faiss_index = None  # faiss backend: the CPU index (saved); `_search_index` may be a GPU copy
-        self._search_index = None
+                 device=None, **params):
+        search_class = backend_class(index_type, backend)
+        known = {name for cls in BACKENDS.values() for name in cls.build_params + cls.search_params}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise TypeError(f"DocumentIndex got unknown parameter(s) {unknown}; index parameters are {sorted(known)}")
+        # The parameters of other index types are ignored (an exact index takes none), as one set of options may
+        # serve several index types.
+        taken = search_class.build_params + search_class.search_params
+        self.searcher = search_class(dim, device=device, **{k: v for k, v in params.items()
+                                                             if k in taken and v is not None})
+        self.dim, self.fingerprint = int(dim), fingerprint
+        self._documents = None  # a datasets.Dataset of DOCUMENT_COLUMNS (in memory, or memory-mapped after load)
+        self._vector_doc: torch.Tensor | None = None  # document of each vector; None when vector i is document i
+        self._max_vectors_per_document = 0
+
+    @property
+    def index_type(self) -> str:
+        return self.searcher.index_type
+
+    @property
+    def backend(self) -> str:
+        return self.searcher.backend
+
+    @property
+    def params(self) -> dict:
+        """Build and search parameters of the index (after defaults were chosen)."""
+        return dict(self.searcher.params)
+
+    @property
+    def device(self) -> torch.device:
+        return self.searcher.device
 
     # ------------------------------------------------------------------------------------------------------------
     # Building
@@ -203,13 +221,15 @@ class DocumentIndex:
               backend: str | None = None, show_progress_bar: bool | None = None, max_length: int | None = None,
               **index_kwargs) -> "DocumentIndex":
         r"""
-        Encode `corpus` with `model`'s document token and index it.
+        Encode `corpus` with `model`'s document token and index it, in this process and in memory. (For corpora
+        that do not fit, or to spread the encoding over processes, use `onegen index`.)
 
         Args:
             model: a OneGen model (`encode_documents`, `config.doc_token_id`).
             tokenizer: its tokenizer.
             corpus: a list of strings, a list of dicts (`id`, `text`, optional `title`) or a `datasets.Dataset`
-                with those columns. Ids default to the row number (as a string) and must be unique.
+                with those columns. Ids default to the row number (as a string) and must be unique, and all str or
+                all int.
             batch_size (`int`): documents per forward pass; documents are sorted by length first.
             index_type, device, backend, **index_kwargs: see [`DocumentIndex`].
             show_progress_bar (`bool`, *optional*): tqdm bar while encoding (default: on for large corpora).
@@ -231,7 +251,7 @@ class DocumentIndex:
         records = normalize_corpus(corpus)
         if not records:
             return
-        seen = {doc["id"] for doc in self.documents}
+        seen = set(self._documents["id"]) if self._documents is not None else set()
         for i, doc in enumerate(records):
             if doc["id"] in seen:
                 raise ValueError(f"corpus row {i}: document id {doc['id']!r} is already in the index; ids must be unique")
@@ -240,92 +260,98 @@ class DocumentIndex:
         vectors = model.encode_documents(records, tokenizer, batch_size=batch_size,
                                          show_progress_bar=show_progress_bar, max_length=max_length)
         counts = torch.bincount(vectors.text_index, minlength=len(records)).tolist()
-        self._add_vectors(vectors.embeddings, records, counts)
+        self.add_vectors(vectors.embeddings, records, counts)
 
-    def _add_vectors(self, embeddings: torch.Tensor, documents: list[dict], counts: list[int]) -> None:
-        """Append `embeddings` (`(sum(counts), dim)`, grouped by document in order) for `documents`."""
+    def add_vectors(self, embeddings: torch.Tensor, documents: list[dict], counts: list[int]) -> None:
+        """Append `embeddings` (`(sum(counts), dim)`, grouped by document in order; normalised here) for `documents`
+        (dicts with `id`, `text`, optional `title`), document `j` having `counts[j]` vectors."""
         if embeddings.ndim != 2 or embeddings.shape[1] != self.dim:
             raise ValueError(f"DocumentIndex: vectors of shape {tuple(embeddings.shape)} do not fit dim {self.dim}")
-        embeddings = F.normalize(embeddings.detach().float().cpu(), dim=-1).contiguous()
-        first_doc = len(self.documents)
-        doc_of_vector = torch.repeat_interleave(torch.arange(first_doc, first_doc + len(documents)),
-                                                torch.tensor(counts, dtype=torch.long))
-        if self.backend == "torch":
-            self._vectors = torch.cat([self._vectors.cpu(), embeddings]).to(self.device)
+        if sum(counts) != embeddings.shape[0] or len(counts) != len(documents):
+            raise ValueError(f"DocumentIndex: {len(documents)} documents with {sum(counts)} vectors in all, but "
+                             f"{embeddings.shape[0]} vectors and {len(counts)} counts were given")
+        id_type = id_type_of([d["id"] for d in documents])
+        if self._documents is not None and len(self) and id_type != self.id_type:
+            raise ValueError(f"DocumentIndex: the new documents' ids are {id_type} but this index's are "
+                             f"{self.id_type}; ids must be all str or all int")
+        self.searcher.add(F.normalize(embeddings.detach().float().cpu(), dim=-1))
+        table = documents_table(documents, counts, id_type=id_type)
+        if self._documents is None or not len(self):
+            self._documents = table
         else:
-            if self._faiss_index is None:
-                self._faiss_index = self._new_faiss_index(embeddings)
-            self._faiss_index.add(embeddings.numpy())
-            self._search_index = self._maybe_to_gpu(self._faiss_index)
-        self.documents.extend(dict(d) for d in documents)
-        self._num_vectors.extend(counts)
-        self._vector_doc = torch.cat([self._vector_doc, doc_of_vector])
+            from datasets import concatenate_datasets  # documents_table has imported datasets already
 
-    def _new_faiss_index(self, first_vectors: torch.Tensor):
-        faiss, p = _faiss()[0], self.params
-        if self.index_type == "flat":
-            return faiss.IndexFlatIP(self.dim)
-        if self.index_type == "hnsw":
-            index = faiss.IndexHNSWFlat(self.dim, p["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = p["ef_construction"]
-            index.hnsw.efSearch = p["ef_search"]
-            return index
-        n = first_vectors.shape[0]
-        nlist = p["nlist"] or max(1, min(int(4 * math.sqrt(n)), n // 39 or 1))
-        if nlist > n:
-            raise ValueError(f"DocumentIndex(ivf): nlist={nlist} needs at least that many vectors to train, got {n}")
-        p["nlist"], p["nprobe"] = nlist, p["nprobe"] or max(1, nlist // 4)
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.dim), self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(first_vectors.numpy())  # trained once, on the first batch of documents
-        index.nprobe = p["nprobe"]
-        return index
+            self._documents = concatenate_datasets([self._documents, table])
+        self._set_vector_counts(torch.as_tensor(counts, dtype=torch.long), extend=True)
 
-    def _maybe_to_gpu(self, index):
-        if self.device.type != "cuda":
-            return index
-        faiss = _faiss()[0]
-        if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() == 0 or self.index_type == "hnsw":
-            logger.warning_once(f"faiss cannot search this {self.index_type!r} index on {self.device}: using the CPU")
-            return index
-        if not hasattr(self, "_gpu_resources"):
-            self._gpu_resources = faiss.StandardGpuResources()
-        return faiss.index_cpu_to_gpu(self._gpu_resources, self.device.index or 0, index)
+    def _set_vector_counts(self, counts: torch.Tensor, extend: bool = False) -> None:
+        """Record the vectors of each document (`counts`, `(num_documents,)`), appended to the known ones when
+        `extend`. While every document has one vector the map from vector to document is the identity."""
+        first_doc = len(self) - counts.numel() if extend else 0
+        new_max = int(counts.max()) if counts.numel() else 0
+        if self._vector_doc is None and max(new_max, self._max_vectors_per_document) <= 1:
+            self._max_vectors_per_document = max(new_max, self._max_vectors_per_document)
+            return
+        if self._vector_doc is None:  # the identity so far
+            self._vector_doc = torch.arange(first_doc) if extend else torch.empty(0, dtype=torch.long)
+        new = torch.repeat_interleave(torch.arange(first_doc, first_doc + counts.numel()), counts)
+        self._vector_doc = torch.cat([self._vector_doc, new]) if extend else new
+        self._max_vectors_per_document = max(new_max, self._max_vectors_per_document)
 
     # ------------------------------------------------------------------------------------------------------------
-    # Searching
+    # Reading
     # ------------------------------------------------------------------------------------------------------------
     def __len__(self) -> int:
         """Number of documents (not vectors)."""
-        return len(self.documents)
+        return 0 if self._documents is None else len(self._documents)
 
     @property
     def num_vectors(self) -> int:
-        return int(self._vector_doc.numel())
+        return len(self.searcher)
 
     @property
     def ids(self) -> list:
-        return [doc["id"] for doc in self.documents]
+        return [] if self._documents is None else list(self._documents["id"])
+
+    @property
+    def id_type(self) -> str:
+        """`"string"` or `"int64"`: the type of the document ids."""
+        return "string" if self._documents is None else self._documents.features["id"].dtype
+
+    @property
+    def documents(self):
+        """The documents table (a `datasets.Dataset` with columns id, text, title, num_vectors), or `None`."""
+        return self._documents
 
     def vectors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All stored vectors, unit-norm float32 `(num_vectors, dim)`, grouped by document in document order, and
-        the document index of each `(num_vectors,)`. Exact for `flat` and `hnsw`; `ivf` keeps a direct map for it."""
-        if self.backend == "torch":
-            return self._vectors.cpu(), self._vector_doc.clone()
-        if self._faiss_index is None:
-            return torch.empty(0, self.dim), self._vector_doc.clone()
-        if self.index_type == "ivf":
-            self._faiss_index.make_direct_map()
-        return torch.from_numpy(self._faiss_index.reconstruct_n(0, self._faiss_index.ntotal)), self._vector_doc.clone()
+        the document index of each `(num_vectors,)`. Exact for flat, hnsw and ivf; ivfpq gives reconstructions."""
+        vector_doc = self._vector_doc.clone() if self._vector_doc is not None else torch.arange(self.num_vectors)
+        return self.searcher.vectors(), vector_doc
 
     def __getitem__(self, i: int) -> dict:
         """Document `i` as a dict `{"id", "text"[, "title"]}`."""
-        return dict(self.documents[i])
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"DocumentIndex indices are ints (document positions), got {type(i).__name__}")
+        size = len(self)
+        if not -size <= i < size:
+            raise IndexError(f"document {i} is out of range: the index holds {size} documents")
+        row = self._documents[int(i) % size]
+        return {"id": row["id"], "text": row["text"], **({"title": row["title"]} if row["title"] else {})}
 
     def __repr__(self) -> str:
         return (f"DocumentIndex(documents={len(self)}, vectors={self.num_vectors}, dim={self.dim}, "
                 f"index_type={self.index_type!r}, backend={self.backend!r})")
 
-    def search(self, query_vectors, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    # ------------------------------------------------------------------------------------------------------------
+    # Searching
+    # ------------------------------------------------------------------------------------------------------------
+    def set_search_params(self, **params) -> None:
+        """Change search parameters for later searches: `nprobe` (ivf, ivfpq), `ef_search` (hnsw), `rerank` (ivfpq
+        built with `keep_vectors=True`)."""
+        self.searcher.set_search_params(**params)
+
+    def search(self, query_vectors, k: int = 1, **search_params) -> tuple[torch.Tensor, torch.Tensor]:
         r"""
         The `k` most similar documents of each query.
 
@@ -333,6 +359,8 @@ class DocumentIndex:
             query_vectors (`torch.Tensor` of shape `(num_queries, dim)` or `(dim,)`): raw or normalised query vectors
                 (they are L2-normalised here; similarity is cosine).
             k (`int`): documents per query, at most `len(self)`.
+            **search_params: search parameters for this call only: `nprobe` (ivf, ivfpq), `ef_search` (hnsw),
+                `rerank` (ivfpq with kept vectors).
 
         Returns:
             `(scores, indices)`: `torch.FloatTensor` and `torch.LongTensor` of shape `(num_queries, k)`, best first.
@@ -351,17 +379,11 @@ class DocumentIndex:
             raise ValueError(f"DocumentIndex.search: queries of shape {tuple(queries.shape)} do not match dim {self.dim}")
         queries = F.normalize(queries, dim=-1)
         # Top-k documents are among the top k*m vectors when no document has more than m vectors.
-        per_doc = max(self._num_vectors)
-        fetch = min(self.num_vectors, k * per_doc)
-        if self.backend == "torch":
-            vector_scores, vector_ids = (queries.to(self._vectors.device) @ self._vectors.T).topk(fetch, dim=-1)
-            vector_scores, vector_ids = vector_scores.cpu(), vector_ids.cpu()
-        else:
-            np = _faiss()[1]
-            scores_np, ids_np = self._search_index.search(np.ascontiguousarray(queries.cpu().numpy()), fetch)
-            vector_scores, vector_ids = torch.from_numpy(scores_np), torch.from_numpy(ids_np)
-        if per_doc == 1 and bool((vector_ids >= 0).all()):
-            return vector_scores, self._vector_doc[vector_ids]
+        fetch = min(self.num_vectors, k * max(1, self._max_vectors_per_document))
+        vector_scores, vector_ids = self.searcher.search(queries, fetch, **search_params)
+        if self._vector_doc is None:
+            vector_scores = vector_scores.masked_fill(vector_ids < 0, float("-inf"))
+            return vector_scores, vector_ids
         return self._best_per_document(vector_scores, vector_ids, k)
 
     def _best_per_document(self, vector_scores, vector_ids, k):
@@ -404,101 +426,199 @@ class DocumentIndex:
     # ------------------------------------------------------------------------------------------------------------
     # Persistence
     # ------------------------------------------------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike, documents_format: str = "jsonl") -> None:
+    def save(self, directory: str | os.PathLike) -> None:
         """Write the index to `directory` (see the module docstring for the files). Everything is written to a
         temporary folder first and moved into place, so an interrupted save leaves no half-written index. An
         existing index in `directory` is replaced; a non-empty folder that is not an index is refused."""
-        if documents_format not in ("jsonl", "parquet"):
-            raise ValueError(f"documents_format must be 'jsonl' or 'parquet', got {documents_format!r}")
+        if self._documents is None or not len(self):
+            raise ValueError("DocumentIndex.save: the index is empty; add documents before saving it")
         with atomic_directory(directory, CONFIG_FILE, what="DocumentIndex") as tmp:
-            if self.backend == "faiss":
-                faiss, data_file = _faiss()[0], FAISS_FILE
-                faiss.write_index(self._faiss_index if self._faiss_index is not None else faiss.IndexFlatIP(self.dim),
-                                  str(tmp / FAISS_FILE))
-            else:
-                data_file = VECTORS_FILE
-                save_file({"vectors": self._vectors.cpu().contiguous()}, str(tmp / VECTORS_FILE))
-            rows = [{**doc, "num_vectors": n} for doc, n in zip(self.documents, self._num_vectors)]
-            documents_file = f"documents.{documents_format}"
-            _write_documents(tmp / documents_file, rows)
-            config = {
-                "format_version": FORMAT_VERSION, "dim": self.dim, "index_type": self.index_type,
-                "backend": self.backend, "params": self.params, "num_documents": len(self),
-                "num_vectors": self.num_vectors, "fingerprint": self.fingerprint, "data_file": data_file,
-                "documents_file": documents_file,
-            }
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+            data_file = self.searcher.save(tmp)
+            save_documents(self._documents, tmp / DOCUMENTS_FILE)
+            write_index_config(tmp, self.dim, self.index_type, self.backend, self.params, len(self),
+                               self.num_vectors, self._max_vectors_per_document, self.fingerprint, data_file)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, model=None, device=None) -> "DocumentIndex":
-        """Read an index written by [`~DocumentIndex.save`]. With `model`, refuse it unless that model built it."""
+    def load(cls, directory: str | os.PathLike, model=None, device=None, mmap: bool = False,
+             backend: str | None = None, **search_params) -> "DocumentIndex":
+        r"""
+        Read an index written by [`~DocumentIndex.save`] or `onegen index`. The documents stay on disk
+        (memory-mapped Arrow); the vectors are read into RAM, or with `mmap=True` stay on disk memory-mapped too
+        (flat: searched block by block; hnsw: vectors mapped, graph in RAM; ivf/ivfpq: inverted lists mapped).
+
+        Args:
+            directory: the index folder.
+            model (*optional*): refuse the index unless this model built it (see [`~DocumentIndex.check_model`]).
+            device (*optional*): search device (see [`DocumentIndex`]).
+            mmap (`bool`, defaults to `False`): keep the vectors on disk, memory-mapped.
+            backend (`str`, *optional*): for a flat index, `"torch"` or `"faiss"` (default: as saved, or torch
+                when faiss is not installed); other index types need faiss.
+            **search_params: `nprobe` (ivf, ivfpq), `ef_search` (hnsw) or `rerank` (ivfpq) for the searches of
+                this instance.
+        """
         directory = Path(directory)
-        config_path = directory / CONFIG_FILE
-        if not directory.is_dir():
-            raise FileNotFoundError(f"DocumentIndex folder {directory} does not exist")
-        if not config_path.is_file():
-            raise FileNotFoundError(f"{directory} is not a DocumentIndex folder: {CONFIG_FILE} is missing. "
-                                    f"{_rebuild_hint(directory)}")
-        try:
-            config = json.loads(config_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise _damaged(directory, f"{CONFIG_FILE} is not valid JSON ({error})") from None
-        if not isinstance(config, dict):
-            raise _damaged(directory, f"{CONFIG_FILE} holds a JSON {type(config).__name__}, not an object")
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{config_path}: format_version {config.get('format_version')!r} is not supported "
-                             f"(this code reads version {FORMAT_VERSION}). {_rebuild_hint(directory)}")
-        missing = [key for key in _CONFIG_KEYS if key not in config]
-        if missing:
-            raise _damaged(directory, f"{CONFIG_FILE} lacks the field(s) {missing}")
-        faiss = _faiss()[0]
-        if config["backend"] == "faiss" and faiss is None:
-            raise ImportError(f"{directory} holds a faiss index; install faiss to load it: pip install faiss-cpu")
-        params = {k: v for k, v in config["params"].items() if k in ("hnsw_m", "ef_construction", "ef_search", "nlist", "nprobe")}
-        index = cls(config["dim"], index_type=config["index_type"], backend=config["backend"],
-                    fingerprint=config.get("fingerprint"), device=device, **params)
-        try:
-            rows = _read_documents(directory / config["documents_file"])
-        except (FileNotFoundError, ValueError, OSError) as error:
-            raise _damaged(directory, str(error)) from error
-        counts = [int(row.pop("num_vectors")) for row in rows]
-        if len(rows) != config["num_documents"] or sum(counts) != config["num_vectors"]:
-            raise _damaged(directory, f"{config['documents_file']} lists {len(rows)} documents with {sum(counts)} "
-                                      f"vectors but {CONFIG_FILE} says {config['num_documents']} and "
-                                      f"{config['num_vectors']}")
-        data_path = directory / config["data_file"]
-        if not data_path.is_file():
-            raise _damaged(directory, f"{config['data_file']} (the vectors) is missing")
-        if config["backend"] == "faiss":
-            try:
-                index._faiss_index = faiss.read_index(str(data_path))
-            except RuntimeError as error:  # faiss's own message is about its C++ internals ("Index type 0x...")
-                reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
-                raise _damaged(directory, f"{config['data_file']} is not a readable faiss index ({reason})") from None
-            stored = index._faiss_index.ntotal
-            if index.index_type == "hnsw":
-                index._faiss_index.hnsw.efSearch = index.params["ef_search"]
-            elif index.index_type == "ivf":
-                index._faiss_index.nprobe = index.params["nprobe"]
-            index._search_index = index._maybe_to_gpu(index._faiss_index)
+        config = read_index_config(directory)
+        if config["format_version"] == 1:
+            index = _load_format_1(cls, directory, config, device)
         else:
-            try:
-                index._vectors = load_file(str(data_path))["vectors"].float().to(index.device)
-            except Exception as error:  # safetensors raises its own error types for a truncated or foreign file
-                reason = f"{type(error).__name__}: {error}"
-                raise _damaged(directory, f"{config['data_file']} is not readable ({reason})") from None
-            stored = index._vectors.shape[0]
-        if stored != config["num_vectors"]:
-            raise _damaged(directory, f"{config['data_file']} holds {stored} vectors but {CONFIG_FILE} says "
-                                      f"{config['num_vectors']}")
-        index.documents, index._num_vectors = rows, counts
-        index._vector_doc = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor(counts, dtype=torch.long))
+            index = _load_format_2(cls, directory, config, device, mmap, backend)
+        if search_params:
+            index.set_search_params(**search_params)
         if model is not None:
             index.check_model(model)
         return index
 
 
-_CONFIG_KEYS = ("dim", "index_type", "backend", "params", "num_documents", "num_vectors", "data_file", "documents_file")
+_CONFIG_KEYS = ("dim", "index_type", "backend", "params", "num_documents", "num_vectors", "data_file")
+
+
+def write_index_config(folder: Path, dim: int, index_type: str, backend: str, params: dict, num_documents: int,
+                       num_vectors: int, max_vectors_per_document: int, fingerprint: str | None, data_file: str,
+                       **extra) -> None:
+    """Write `index_config.json` (format 2) into `folder`; `extra` fields (e.g. how it was built) are kept too."""
+    config = {
+        "format_version": FORMAT_VERSION, "dim": dim, "index_type": index_type, "backend": backend,
+        "params": params, "num_documents": num_documents, "num_vectors": num_vectors,
+        "max_vectors_per_document": max_vectors_per_document, "fingerprint": fingerprint, "data_file": data_file,
+        "documents": DOCUMENTS_FILE, **extra,
+    }
+    write_text_atomically(Path(folder) / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
+
+
+def read_index_config(directory: Path) -> dict:
+    """The checked `index_config.json` of an index folder (format 1 or 2)."""
+    config_path = directory / CONFIG_FILE
+    if not directory.is_dir():
+        raise FileNotFoundError(f"DocumentIndex folder {directory} does not exist")
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{directory} is not a DocumentIndex folder: {CONFIG_FILE} is missing. "
+                                f"{_rebuild_hint(directory)}")
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _damaged(directory, f"{CONFIG_FILE} is not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise _damaged(directory, f"{CONFIG_FILE} holds a JSON {type(config).__name__}, not an object")
+    if config.get("format_version") not in (1, FORMAT_VERSION):
+        raise ValueError(f"{config_path}: format_version {config.get('format_version')!r} is not supported "
+                         f"(this code reads versions 1 and {FORMAT_VERSION}). {_rebuild_hint(directory)}")
+    missing = [key for key in _CONFIG_KEYS + (("documents_file",) if config["format_version"] == 1 else ())
+               if key not in config]
+    if missing:
+        raise _damaged(directory, f"{CONFIG_FILE} lacks the field(s) {missing}")
+    if config["index_type"] not in INDEX_TYPES:
+        raise _damaged(directory, f"{CONFIG_FILE} names an unknown index_type {config['index_type']!r}")
+    return config
+
+
+def _load_format_2(cls, directory: Path, config: dict, device, mmap: bool, backend: str | None) -> "DocumentIndex":
+    index_type, saved_backend = config["index_type"], config["backend"]
+    if backend is None:
+        backend = saved_backend
+        if faiss_module() is None and backend == "faiss":
+            if index_type != "flat":
+                raise ImportError(f"{directory} holds a faiss {index_type!r} index; install faiss to load it: "
+                                  "pip install faiss-cpu (or faiss-gpu)")
+            logger.info(f"faiss is not installed: {directory} (a flat index) is searched exactly with torch")
+            backend = "torch"
+    index = cls(config["dim"], index_type=index_type, backend=backend, fingerprint=config.get("fingerprint"),
+                device=device, **_saved_params(config, index_type, backend))
+    if index.searcher.data_file != config["data_file"]:
+        raise _damaged(directory, f"{CONFIG_FILE} names {config['data_file']} as the data of a {index_type!r} index, "
+                                  f"which keeps {index.searcher.data_file}")
+    data_path = directory / config["data_file"]
+    if not data_path.is_file():
+        raise _damaged(directory, f"{config['data_file']} (the vectors) is missing")
+    try:
+        index.searcher = type(index.searcher).load(data_path, config["dim"], index.searcher.params, device=device,
+                                                   mmap=mmap)
+    except ValueError as error:
+        raise _damaged(directory, f"{config['data_file']} is not readable ({error})") from None
+    if len(index.searcher) != config["num_vectors"]:
+        raise _damaged(directory, f"{config['data_file']} holds {len(index.searcher)} vectors but {CONFIG_FILE} says "
+                                  f"{config['num_vectors']}")
+    try:
+        index._documents = load_documents(directory / config.get("documents", DOCUMENTS_FILE),
+                                           config["num_documents"])
+    except (FileNotFoundError, ValueError) as error:
+        raise _damaged(directory, str(error)) from None
+    if config.get("max_vectors_per_document", 2) > 1:  # else vector i is document i: nothing to read
+        counts = torch.from_numpy(index._documents.data.column("num_vectors").to_numpy().astype(np.int64))
+        if int(counts.sum()) != config["num_vectors"]:
+            raise _damaged(directory, f"the documents count {int(counts.sum())} vectors but {CONFIG_FILE} says "
+                                      f"{config['num_vectors']}")
+        index._set_vector_counts(counts)
+    else:
+        index._max_vectors_per_document = 1
+    return index
+
+
+def _saved_params(config: dict, index_type: str, backend: str) -> dict:
+    params = config.get("params") or {}
+    if backend == "torch" or index_type == "flat":
+        return {}
+    wanted = backend_class(index_type, backend)
+    return {k: v for k, v in params.items() if k in wanted.build_params + wanted.search_params}
+
+
+def _load_format_1(cls, directory: Path, config: dict, device) -> "DocumentIndex":
+    """Read a format-1 folder (documents in JSONL/Parquet; a flat faiss index in `index.faiss`) into memory."""
+    faiss = faiss_module()
+    index_type, backend = config["index_type"], config["backend"]
+    if backend == "faiss" and faiss is None and index_type != "flat":
+        raise ImportError(f"{directory} holds a faiss index; install faiss to load it: pip install faiss-cpu")
+    try:
+        rows = read_documents_v1(directory / config["documents_file"])
+    except (FileNotFoundError, ValueError, OSError) as error:
+        raise _damaged(directory, str(error)) from error
+    counts = [int(row.pop("num_vectors")) for row in rows]
+    if len(rows) != config["num_documents"] or sum(counts) != config["num_vectors"]:
+        raise _damaged(directory, f"{config['documents_file']} lists {len(rows)} documents with {sum(counts)} "
+                                  f"vectors but {CONFIG_FILE} says {config['num_documents']} and "
+                                  f"{config['num_vectors']}")
+    data_path = directory / config["data_file"]
+    if not data_path.is_file():
+        raise _damaged(directory, f"{config['data_file']} (the vectors) is missing")
+    params = {k: v for k, v in (config.get("params") or {}).items() if v is not None}
+    if backend == "faiss" and index_type != "flat":  # the faiss file is format 2's as well
+        index = cls(config["dim"], index_type=index_type, fingerprint=config.get("fingerprint"), device=device,
+                    **_saved_params(config, index_type, "faiss"))
+        try:
+            index.searcher = type(index.searcher).load(data_path, config["dim"], index.searcher.params, device=device)
+        except ValueError as error:
+            raise _damaged(directory, f"{config['data_file']} is not readable ({error})") from None
+        vectors = None
+    else:
+        index = cls(config["dim"], backend=None if backend == "faiss" else backend,
+                    fingerprint=config.get("fingerprint"), device=device)
+        try:
+            if config["data_file"] == FAISS_FILE:  # a flat faiss index: read its vectors out of it
+                if faiss is None:
+                    raise ImportError(f"{directory} keeps its vectors in a faiss file (format 1); install faiss to "
+                                      "convert it: pip install faiss-cpu")
+                flat = faiss.read_index(str(data_path))
+                vectors = torch.from_numpy(flat.reconstruct_n(0, flat.ntotal))
+            else:
+                vectors = read_vectors(data_path)
+        except (RuntimeError, ValueError) as error:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unreadable"
+            raise _damaged(directory, f"{config['data_file']} is not readable ({reason})") from None
+    stored = len(index.searcher) if vectors is None else vectors.shape[0]
+    if stored != config["num_vectors"]:
+        raise _damaged(directory, f"{config['data_file']} holds {stored} vectors but {CONFIG_FILE} says "
+                                  f"{config['num_vectors']}")
+    if vectors is not None:
+        index.searcher.add(vectors)
+    index._documents = documents_table(rows, counts)
+    index._set_vector_counts(torch.as_tensor(counts, dtype=torch.long))
+    if params.get("nprobe") and index_type == "ivf":
+        index.set_search_params(nprobe=params["nprobe"])
+    logger.warning(
+        f"{directory} is a DocumentIndex of format 1 (documents in {config['documents_file']}, read into memory). "
+        f"It works as it is; to rewrite it in format {FORMAT_VERSION} (documents memory-mapped from Arrow) run once: "
+        f"DocumentIndex.load({str(directory)!r}).save({str(directory)!r})"
+    )
+    return index
 
 
 def _rebuild_hint(directory) -> str:
@@ -511,152 +631,5 @@ def _damaged(directory, problem: str) -> ValueError:
     return ValueError(f"The DocumentIndex folder {directory} is damaged: {problem}. {_rebuild_hint(directory)}")
 
 
-def check_replaceable(directory: str | os.PathLike, marker: str | tuple[str, ...], what: str, keep=None) -> None:
-    """Raise `FileExistsError` unless [`atomic_directory`] may replace `directory`: it does not exist, is empty, or
-    holds a `marker` file (entries for which `keep(name)` is true aside). Call it early to fail before long work."""
-    target = Path(directory)
-    if not target.exists():
-        return
-    markers = (marker,) if isinstance(marker, str) else tuple(marker)
-    ours = [entry for entry in target.iterdir() if not (keep and keep(entry.name))] if target.is_dir() else None
-    if ours is None or (ours and not any((target / name).is_file() for name in markers)):
-        raise FileExistsError(f"{target} exists and is not a {what} folder ({' or '.join(markers)} is missing); "
-                              "refusing to overwrite it")
-
-
-@contextlib.contextmanager
-def atomic_directory(directory: str | os.PathLike, marker: str | tuple[str, ...], what: str, keep=None):
-    """Yield a temporary sibling folder of `directory`; when the block succeeds it replaces `directory` (an existing
-    folder is moved aside, then deleted), when it fails it is deleted. So readers see the old folder or the complete
-    new one, never a half-written one. A non-empty `directory` without a `marker` file (one of them, when a tuple) is
-    refused: it is not a `what` folder written earlier, and its files are not ours to delete.
-
-    `keep(name) -> bool` names entries of an existing `directory` that are not part of the `what` (a trainer's
-    `checkpoint-*` folders beside its saved model): they are ignored by the check above and moved into the new
-    folder just before it replaces the old one, and moved back if that fails."""
-    target = Path(directory)
-    check_replaceable(target, marker, what, keep)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    old, carried, swapped = None, [], False
-    try:
-        yield tmp
-        _publishable_modes(tmp)
-        kept = sorted(entry.name for entry in target.iterdir() if keep(entry.name)) if keep and target.is_dir() else []
-        clash = [name for name in kept if (tmp / name).exists()]
-        if clash:
-            raise FileExistsError(f"the new {what} folder holds {clash}, which {target} keeps from before")
-        for name in kept:
-            os.replace(target / name, tmp / name)
-            carried.append(name)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "previous")
-        os.replace(tmp, target)
-        swapped = True
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        if not swapped:  # put the old folder and what it keeps back where they were
-            if old is not None and (old / "previous").exists() and not target.exists():
-                os.replace(old / "previous", target)
-            for name in carried:
-                os.replace(tmp / name, target / name)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _publishable_modes(folder: Path) -> None:
-    """Give `folder` and everything in it the modes new files and folders get here (0755 / 0644 under umask 022):
-    mkdtemp makes the folder 0700, and writers that go through mkstemp (the card, safetensors' shards) leave 0600,
-    so others on a shared machine could not read a published model or index."""
-    umask = current_umask()
-    os.chmod(folder, 0o777 & ~umask)
-    for root, dirs, files in os.walk(folder):
-        for name in dirs:
-            os.chmod(os.path.join(root, name), 0o777 & ~umask)
-        for name in files:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                executable = os.stat(path).st_mode & 0o100
-                os.chmod(path, (0o777 if executable else 0o666) & ~umask)
-
-
-def write_text_atomically(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and a rename, so that readers see the old
-    file or the new one, never a part; the file gets the mode a new file gets here (0644 under umask 022)."""
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def current_umask() -> int:
-    """The process umask: from /proc on Linux, else by setting it and setting it back at once (not thread-safe)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _write_documents(path: Path, rows: list[dict]) -> None:
-    if path.suffix == ".parquet":
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ImportError("documents_format='parquet' needs pyarrow: pip install pyarrow") from None
-        # ids may be ints or strs; JSON-encode them so a column has one type and they round-trip exactly
-        table = {"id": [json.dumps(r["id"]) for r in rows], "text": [r["text"] for r in rows],
-                 "title": [r.get("title") for r in rows], "num_vectors": [r["num_vectors"] for r in rows]}
-        pq.write_table(pa.table(table), str(path))
-        return
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _read_documents(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing")
-    if path.suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ImportError(f"{path} is parquet; reading it needs pyarrow: pip install pyarrow") from None
-        table = pq.read_table(str(path)).to_pydict()
-        return [{"id": json.loads(i), "text": t, **({"title": ti} if ti else {}), "num_vectors": n}
-                for i, t, ti, n in zip(table["id"], table["text"], table["title"], table["num_vectors"])]
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}, line {line_number}: not valid JSON ({error})") from None
-            for field in ("id", "text", "num_vectors"):
-                if field not in row:
-                    raise ValueError(f"{path}, line {line_number}: missing field {field!r}")
-            rows.append(row)
-    return rows
-
-
 __all__ = ["DocumentIndex", "atomic_directory", "check_replaceable", "current_umask", "fingerprints_match",
-           "model_fingerprint", "normalize_corpus", "write_text_atomically"]
+           "model_fingerprint", "normalize_corpus", "normalize_record", "write_text_atomically"]

@@ -52,6 +52,17 @@ SHELL_RULES = [
     Rule(r"onegen train --config \S+",
          f"the 135M default model for an epoch -> `{TRAIN_SHRINK}` appended (command-line options override the YAML)",
          lambda m, line, box: f"{_command(line)} {TRAIN_SHRINK}"),
+    Rule(r"onegen index --model DIR\b",
+         "`DIR` -> the model the training commands above wrote; `~/.cache/onegen` -> the sandbox's ONEGEN_CACHE (where "
+         "the dataset commands above wrote the KB)",
+         lambda m, line, box: _command(line).replace("--model DIR", "--model runs/onegen-smollm2-wn-el", 1)
+         .replace("~/.cache/onegen", str(box.cache))),
+    Rule(r"accelerate launch --config_file (\S+) -m onegen\.cli index ",
+         "ddp.yaml's 8 processes -> `--num_processes 2` (2 CPU processes, gloo) and a free port; `DIR` and the KB as "
+         "for `onegen index`",
+         lambda m, line, box: _command(line).replace(
+             "--config_file", f"--num_processes 2 --main_process_port {_free_port()} --config_file", 1)
+         .replace("--model DIR", "--model runs/onegen-smollm2-wn-el", 1).replace("~/.cache/onegen", str(box.cache))),
     Rule(r"accelerate launch --config_file (\S+) ",
          "ddp.yaml's 8 processes -> `--num_processes 2` (2 CPU processes, gloo) and a free port; training as for "
          "`onegen train`",

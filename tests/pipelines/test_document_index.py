@@ -77,33 +77,41 @@ def test_documents_with_several_vectors_rank_by_their_best(model_and_tokenizer):
     torch.testing.assert_close(scores, per_doc.sort(dim=-1, descending=True).values, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("index_type,backend,documents_format",
-                         [("flat", "faiss", "jsonl"), ("hnsw", "faiss", "parquet"), ("ivf", "faiss", "jsonl"),
-                          ("flat", "torch", "parquet")])
-def test_save_load_round_trip(tmp_path, model_and_tokenizer, index_type, backend, documents_format):
+@pytest.mark.parametrize("index_type,backend", [("flat", "faiss"), ("hnsw", "faiss"), ("ivf", "faiss"),
+                                                ("ivfpq", "faiss"), ("flat", "torch")])
+def test_save_load_round_trip(tmp_path, model_and_tokenizer, index_type, backend):
     model, tokenizer = model_and_tokenizer
     corpus = [{"id": i * 10, "text": t, **({"title": "a title"} if i == 1 else {})} for i, t in enumerate(DOCS)]
     index = DocumentIndex.build(model, tokenizer, corpus, index_type=index_type, backend=backend, nlist=2)
     queries = _queries(model, tokenizer)
     before = index.search(queries, 2)
-    index.save(tmp_path / "index", documents_format=documents_format)
+    index.save(tmp_path / "index")
 
     files = sorted(p.name for p in (tmp_path / "index").iterdir())
-    data_file = "index.faiss" if backend == "faiss" else "vectors.safetensors"
-    assert files == sorted(["index_config.json", data_file, f"documents.{documents_format}"])
+    data_file = "vectors.safetensors" if index_type == "flat" else "index.faiss"  # flat: the raw vectors, any backend
+    assert files == sorted(["index_config.json", data_file, "documents.arrow"])
     assert [p.name for p in tmp_path.iterdir()] == ["index"]  # no temporary folder left behind
     config = json.loads((tmp_path / "index" / "index_config.json").read_text())
     assert config["fingerprint"] == model_fingerprint(model) and config["num_documents"] == len(DOCS)
+    assert config["format_version"] == 2 and config["params"] == index.params
 
-    loaded = DocumentIndex.load(tmp_path / "index", model=model)
-    assert (loaded.index_type, loaded.backend, loaded.ids) == (index.index_type, backend, [i * 10 for i in range(5)])
-    assert loaded[1] == {"id": 10, "text": DOCS[1], "title": "a title"}
-    after = loaded.search(queries, 2)
-    assert torch.equal(after[1], before[1]) and torch.equal(after[0], before[0])
+    for mmap in (False, True):
+        loaded = DocumentIndex.load(tmp_path / "index", model=model, mmap=mmap)
+        assert (loaded.index_type, loaded.backend, loaded.ids) == (index.index_type, backend, [i * 10 for i in range(5)])
+        assert loaded[1] == {"id": 10, "text": DOCS[1], "title": "a title"} and loaded[-1]["id"] == 40
+        # The texts stay on disk: the documents table is a memory map of the saved Arrow file.
+        assert type(loaded.documents.data).__name__ == "MemoryMappedTable" and loaded.documents.cache_files
+        after = loaded.search(queries, 2)
+        assert torch.equal(after[1], before[1]) and torch.equal(after[0], before[0])
+
+    if index_type != "flat":  # faiss would write into a read-only mapping
+        with pytest.raises(ValueError, match="loaded memory-mapped .* load it with mmap=False to add documents"):
+            loaded.add(model, tokenizer, [{"id": 50, "text": "a small dog"}])
 
     # Saving again replaces the folder as a whole; a folder that is not an index is never overwritten.
-    loaded.add(model, tokenizer, [{"id": "new", "text": "a small dog"}])
-    loaded.save(tmp_path / "index", documents_format=documents_format)
+    loaded = DocumentIndex.load(tmp_path / "index")
+    loaded.add(model, tokenizer, [{"id": 50, "text": "a small dog"}])
+    loaded.save(tmp_path / "index")
     assert len(DocumentIndex.load(tmp_path / "index")) == len(DOCS) + 1
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
@@ -173,11 +181,13 @@ def test_bad_input_gets_a_clear_error(model_and_tokenizer):
 
 
 def test_without_faiss_the_torch_search_serves(tmp_path, model_and_tokenizer):
-    """In a process where `import faiss` fails: exact torch search by default, the same results as faiss, and a
-    faiss-saved index is refused with an error that says what to install."""
+    """In a process where `import faiss` fails: exact torch search by default, the same results as faiss; a flat
+    index saved with faiss loads (its file holds the raw vectors), an hnsw index is refused with an error that says
+    what to install."""
     model, tokenizer = model_and_tokenizer
     index = DocumentIndex.build(model, tokenizer, DOCS)
     index.save(tmp_path / "faiss-index")
+    DocumentIndex.build(model, tokenizer, DOCS, index_type="hnsw").save(tmp_path / "hnsw-index")
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
     expected = index.search(_queries(model, tokenizer), 2)
@@ -200,8 +210,13 @@ def test_without_faiss_the_torch_search_serves(tmp_path, model_and_tokenizer):
         expected = load_file({str(tmp_path / "expected.safetensors")!r})
         assert torch.equal(ids, expected["ids"]), (ids, expected["ids"])
         torch.testing.assert_close(scores, expected["scores"], atol=1e-5, rtol=0)
+        # A flat index keeps its raw vectors, whichever backend saved it: torch searches it exactly.
+        loaded = DocumentIndex.load({str(tmp_path / "faiss-index")!r})
+        assert loaded.backend == "torch", loaded.backend
+        scores, ids = loaded.search(queries.embeddings, 2)
+        assert torch.equal(ids, expected["ids"]), (ids, expected["ids"])
         try:
-            DocumentIndex.load({str(tmp_path / "faiss-index")!r})
+            DocumentIndex.load({str(tmp_path / "hnsw-index")!r})
         except ImportError as error:
             assert "pip install faiss-cpu" in str(error), error
         else:

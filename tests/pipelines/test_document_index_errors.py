@@ -29,13 +29,13 @@ def test_a_corpus_given_as_one_dict_is_refused(model_and_tokenizer):
     assert len(index) == 2
 
 
-@pytest.mark.parametrize("backend", ["faiss", "torch"])
-def test_a_damaged_index_folder_names_itself_and_how_to_rebuild(tmp_path, model_and_tokenizer, backend):
+@pytest.mark.parametrize("index_type,backend", [("flat", "faiss"), ("hnsw", "faiss"), ("flat", "torch")])
+def test_a_damaged_index_folder_names_itself_and_how_to_rebuild(tmp_path, model_and_tokenizer, index_type, backend):
     model, tokenizer = model_and_tokenizer
     folder = tmp_path / "kb-index"
-    DocumentIndex.build(model, tokenizer, DOCS, backend=backend).save(folder)
-    data_file = "index.faiss" if backend == "faiss" else "vectors.safetensors"
+    DocumentIndex.build(model, tokenizer, DOCS, index_type=index_type, backend=backend).save(folder)
     config = json.loads((folder / "index_config.json").read_text())
+    data_file = config["data_file"]
 
     (folder / data_file).write_bytes(b"garbage, not an index")
     with pytest.raises(ValueError, match=rf"DocumentIndex folder {folder} is damaged: {data_file} is not (a )?readable"
@@ -45,7 +45,7 @@ def test_a_damaged_index_folder_names_itself_and_how_to_rebuild(tmp_path, model_
     with pytest.raises(ValueError, match=rf"{folder} is damaged: {data_file} \(the vectors\) is missing.*{REBUILD}"):
         DocumentIndex.load(folder)
 
-    DocumentIndex.build(model, tokenizer, DOCS, backend=backend).save(folder)
+    DocumentIndex.build(model, tokenizer, DOCS, index_type=index_type, backend=backend).save(folder)
     (folder / "index_config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "dim"}))
     with pytest.raises(ValueError, match=rf"{folder} is damaged: index_config.json lacks the field\(s\) \['dim'\].*"
                                          rf"{REBUILD}"):
@@ -54,9 +54,9 @@ def test_a_damaged_index_folder_names_itself_and_how_to_rebuild(tmp_path, model_
     with pytest.raises(ValueError, match=rf"{folder} is damaged: index_config.json is not valid JSON.*{REBUILD}"):
         DocumentIndex.load(folder)
 
-    DocumentIndex.build(model, tokenizer, DOCS, backend=backend).save(folder)
-    (folder / "documents.jsonl").unlink()
-    with pytest.raises(ValueError, match=rf"{folder} is damaged: .*documents.jsonl is missing.*{REBUILD}"):
+    DocumentIndex.build(model, tokenizer, DOCS, index_type=index_type, backend=backend).save(folder)
+    (folder / "documents.arrow").unlink()
+    with pytest.raises(ValueError, match=rf"{folder} is damaged: documents.arrow \(the documents\) is missing.*{REBUILD}"):
         DocumentIndex.load(folder)
     with pytest.raises(FileNotFoundError, match=rf"DocumentIndex folder {tmp_path / 'nowhere'} does not exist"):
         DocumentIndex.load(tmp_path / "nowhere")

@@ -25,9 +25,11 @@ def test_saved_pipeline_runs_in_a_fresh_process_without_onegen(tmp_path):
     assert config["custom_pipelines"] == {
         "onegen-rag": {"impl": "pipeline_onegen.OneGenRAGPipeline", "pt": ["AutoModelForCausalLM"]}
     }
-    for code in ("pipeline_onegen.py", "decoding_onegen.py", "document_index.py", "modeling_onegen.py",
-                 "configuration_onegen.py"):
+    for code in ("pipeline_onegen.py", "decoding_onegen.py", "document_index.py", "index_backends.py",
+                 "index_files.py", "modeling_onegen.py", "configuration_onegen.py"):
         assert (tmp_path / "model" / code).is_file(), code
+    for builder in ("index_builder.py", "corpus_reader.py", "index_cli.py"):  # the builder is not remote code
+        assert not (tmp_path / "model" / builder).exists(), builder
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index", "model"]  # written atomically, nothing left over
     assert not hasattr(model.config, "custom_pipelines")  # the live model is unchanged: a plain save stays plain
 
