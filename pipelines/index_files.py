@@ -295,6 +295,8 @@ def check_replaceable(directory: str | os.PathLike, marker: str | tuple[str, ...
                               "refusing to overwrite it")
 
 
+# A private copy of `onegen.file_utils.atomic_directory` (and its helpers here): this Hub-facing file must load
+# without the `onegen` package. Keep the two in step.
 @contextlib.contextmanager
 def atomic_directory(directory: str | os.PathLike, marker: str | tuple[str, ...], what: str, keep=None):
     """Yield a temporary sibling folder of `directory`; when the block succeeds it replaces `directory` (an existing
