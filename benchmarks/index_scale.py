@@ -240,6 +240,9 @@ def part_vectors(args, work: Path) -> dict:
     from onegen.pipelines.index_backends import VECTORS_FILE, backend_class
     from onegen.pipelines.index_files import VectorsWriter, map_vectors
 
+    # torch and faiss share one OpenMP runtime here: torch's lazy thread setup on its next operation would reset
+    # faiss's thread count to torch's, so both get the same count (and torch goes back to 1 afterwards).
+    torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
     print(f"[vectors] generating {args.num_vectors:,} x {WIDTH} vectors ...", flush=True)
     base, queries = synthetic_vectors(args.num_vectors, args.num_queries, args.clusters)
@@ -279,6 +282,7 @@ def part_vectors(args, work: Path) -> dict:
         ram_bytes = (folder / data_file).stat().st_size
         disk_bytes = sum(f.stat().st_size for f in folder.iterdir())
         searcher = cls.load(folder / data_file, WIDTH, params)
+        assert faiss.omp_get_max_threads() == args.threads, faiss.omp_get_max_threads()
         for search in searches:
             ids = searcher.search(torch.from_numpy(queries), 10, **search)[1].numpy()
             if index_type == "flat":
@@ -298,8 +302,9 @@ def part_vectors(args, work: Path) -> dict:
             print(f"[vectors]   {row}", flush=True)
         del searcher
         shutil.rmtree(folder)
+    torch.set_num_threads(1)
     return {"num_vectors": n, "width": WIDTH, "queries": len(queries), "clusters": args.clusters,
-            "threads": args.threads, "rows": rows}
+            "threads": faiss.omp_get_max_threads(), "rows": rows}
 
 
 # ------------------------------------------------------------------------------------------------------------------
