@@ -260,7 +260,8 @@ def part_vectors(args, work: Path) -> dict:
     n = len(base)
     settings = {
         "flat": ({}, [{}]),
-        "hnsw": ({"hnsw_m": 32, "ef_construction": 40}, [{"ef_search": e} for e in (64, 128, 256, 512)]),
+        "hnsw": ({"hnsw_m": args.hnsw_m, "ef_construction": args.ef_construction},
+                 [{"ef_search": e} for e in (64, 128, 256, 512)]),
         "ivf": ({"nlist": args.nlist}, [{"nprobe": p} for p in (8, 32, 64)]),
         "ivfpq": ({"nlist": args.nlist, "pq_m": args.pq_m, "keep_vectors": True},
                   [{"nprobe": p, "rerank": 1} for p in (8, 32, 64)] + [{"nprobe": 32, "rerank": r} for r in (4, 10)]),
@@ -411,6 +412,8 @@ def main(argv=None) -> int:
                         help="lowest,highest cosine of the 10 planted neighbours to their query (below ~0.62 the "
                              "last ones tie with background vectors)")
     parser.add_argument("--index_types", default="flat,hnsw,ivf,ivfpq")
+    parser.add_argument("--hnsw_m", type=int, default=32, help="hnsw graph degree (the library's default)")
+    parser.add_argument("--ef_construction", type=int, default=40, help="hnsw build breadth (the library's default)")
     parser.add_argument("--nlist", type=int, default=1024, help="IVF cells (1M vectors: 1024, 977 vectors per cell)")
     parser.add_argument("--pq_m", type=int, default=None, help="ivfpq codes per vector (default: the library's, 72)")
     parser.add_argument("--threads", type=int, default=1, help="faiss threads for the vectors part")
