@@ -314,9 +314,10 @@ def part_vectors(args, work: Path) -> dict:
             print(f"[vectors]   {row}", flush=True)
         del searcher
         shutil.rmtree(folder)
+    threads = faiss.omp_get_max_threads()  # before torch, which shares the OpenMP runtime, goes back to 1
     torch.set_num_threads(1)
     return {"num_vectors": n, "width": WIDTH, "queries": len(queries), "clusters": args.clusters,
-            "planted_cosines": list(args.planted_cosines), "threads": faiss.omp_get_max_threads(), "rows": rows}
+            "planted_cosines": list(args.planted_cosines), "threads": threads, "rows": rows}
 
 
 # ------------------------------------------------------------------------------------------------------------------
