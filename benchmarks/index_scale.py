@@ -9,12 +9,13 @@ Three parts, each run as it would be used (`onegen index` in child processes, th
    and on 2 processes (`accelerate launch`, gloo), one torch thread each. The rate is the build's own
    `documents_per_second` (encoding, from the first shard to the last, model loading excluded), also reported with
    the whole command's wall time.
-2. rss: peak resident memory (`wait4` of the child process) of whole `onegen index` builds (flat index) of
-   `--rss_sizes` short synthetic documents with a tiny random model (Llama, 2 layers, width 64, the real tokenizer):
-   what grows there is the pipeline's memory, not the model's.
+2. rss: peak resident memory (`wait4` of the build process, from a small launcher) of whole `onegen index` builds
+   (flat index) of `--rss_sizes` short synthetic documents with a tiny random model (Llama, 2 layers, width 64, the
+   real tokenizer): what grows there is the pipeline's memory, not the model's.
 3. vectors: `--num_vectors` synthetic unit vectors of the real model's width (576), clustered (`--clusters` centres;
    members at cosine ~0.5 of each other) with planted near neighbours: each of `--num_queries` queries has 10
-   database vectors at cosine 0.53-0.89 of it. Per index type and search setting: build time (train + add), bytes
+   database vectors at cosine 0.65-0.89 of it (`--planted_cosines`; below ~0.62 the last ones tie with background
+   vectors). Per index type and search setting: build time (train + add), bytes
    per vector (saved file / N), queries/s at batch 1 and 64, recall@10 against the exact (flat) top-10.
 
 Targets (issue 12): 1M-document build peak RSS <= 1.3x the 100k build's; IVF-PQ recall@10 >= 0.90 with >= 8x
@@ -71,18 +72,24 @@ def run_measured(command: list[str], env: dict) -> dict:
     return {"seconds": seconds, "stdout": out, "stderr": err}
 
 
+# Runs a command and prints its peak RSS in KiB. The command must not be forked from the benchmark itself: Linux
+# starts a forked child's high-water mark at the parent's resident size (up to gigabytes here, with 1M vectors in
+# memory) and keeps it through exec, so a small launcher (this snippet, forked after its own exec) stands between.
+_RSS_LAUNCHER = ("import os, subprocess, sys; process = subprocess.Popen(sys.argv[1:]); "
+                 "_, status, usage = os.wait4(process.pid, 0); "
+                 "print(f'PEAK_RSS_KB {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}', file=sys.stderr)")
+
+
 def run_with_rss(command: list[str], env: dict) -> dict:
+    """Run `command`; its wall time and its own peak RSS (`wait4` of the process, from a small launcher)."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    stderr_tail = []
-    for line in process.stderr:  # drain, keep the end for errors
-        stderr_tail = (stderr_tail + [line])[-40:]
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    result = subprocess.run([sys.executable, "-c", _RSS_LAUNCHER, *command], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - start
-    if process.returncode:
-        raise RuntimeError(f"{' '.join(command[:6])} ... failed ({process.returncode}):\n{''.join(stderr_tail)}")
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024}
+    line = next((line for line in reversed(result.stderr.splitlines()) if line.startswith("PEAK_RSS_KB ")), None)
+    if line is None or line.split()[2] != "0":
+        raise RuntimeError(f"{' '.join(command[:6])} ... failed:\n{result.stderr[-3000:]}")
+    return {"seconds": seconds, "peak_rss_mb": int(line.split()[1]) / 1024}
 
 
 def index_command(model_dir: Path, corpus: Path, output: Path, *extra) -> list[str]:
@@ -198,9 +205,11 @@ def part_rss(args, work: Path) -> dict:
 # ------------------------------------------------------------------------------------------------------------------
 # 3. Index types on 1M synthetic vectors
 # ------------------------------------------------------------------------------------------------------------------
-def synthetic_vectors(n: int, queries: int, clusters: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors of width 576: cluster members (cosine ~0.5 to each other) and, for every query, 10 planted
-    neighbours at cosines 0.53-0.89, written over random database rows."""
+def synthetic_vectors(n: int, queries: int, clusters: int, planted: tuple[float, float] = (0.65, 0.89),
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of width 576: cluster members (cosine 0.50 +- 0.03 to each other and to a query of their
+    cluster; the closest of 1,000 at about 0.58) and, for every query, 10 planted neighbours at cosines evenly spread
+    over `planted` (highest first), written over random database rows."""
     generator = torch.Generator().manual_seed(seed)
     centres = torch.nn.functional.normalize(torch.randn(clusters, WIDTH, generator=generator), dim=-1)
     sigma = 1.0 / WIDTH ** 0.5  # noise of norm ~1: members at cosine ~0.5 of each other, ~0.7 of their centre
@@ -213,12 +222,14 @@ def synthetic_vectors(n: int, queries: int, clusters: int, seed: int = 0) -> tup
     query_centres = centres[torch.randint(clusters, (queries,), generator=generator)]
     q = torch.nn.functional.normalize(query_centres + sigma * torch.randn(queries, WIDTH, generator=generator), dim=-1)
     rows = torch.randperm(n, generator=generator)[: queries * 10].view(queries, 10)
-    # Noise norms: cosines 1/sqrt(1 + level^2) = 0.89 .. 0.53, so the farthest planted neighbours compete with the
-    # query's closest cluster members (cosine 0.5 +- 0.04): the exact top-10 is mostly, not only, planted vectors.
-    levels = torch.linspace(0.5, 1.6, 10)
+    # Noise of norm `level` puts a planted vector at cosine 1/sqrt(1 + level^2) of its query. Above ~0.62 the exact
+    # top-10 is the planted set; lower, the last planted ones tie with the query's closest cluster members, and
+    # recall@10 then also counts which of near-equal background vectors (within ~0.01) an index returns.
+    low, high = planted
+    levels = torch.linspace((1 / high**2 - 1) ** 0.5, (1 / low**2 - 1) ** 0.5, 10)
     for j in range(10):
-        planted = q + levels[j] * sigma * torch.randn(queries, WIDTH, generator=generator)
-        base[rows[:, j].numpy()] = torch.nn.functional.normalize(planted, dim=-1).numpy()
+        near = q + levels[j] * sigma * torch.randn(queries, WIDTH, generator=generator)
+        base[rows[:, j].numpy()] = torch.nn.functional.normalize(near, dim=-1).numpy()
     return base, q.numpy()
 
 
@@ -240,13 +251,17 @@ def part_vectors(args, work: Path) -> dict:
     from onegen.pipelines.index_backends import VECTORS_FILE, backend_class
     from onegen.pipelines.index_files import VectorsWriter, map_vectors
 
+    # torch and faiss share one OpenMP runtime here: torch's lazy thread setup on its next operation would reset
+    # faiss's thread count to torch's, so both get the same count (and torch goes back to 1 afterwards).
+    torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
     print(f"[vectors] generating {args.num_vectors:,} x {WIDTH} vectors ...", flush=True)
-    base, queries = synthetic_vectors(args.num_vectors, args.num_queries, args.clusters)
+    base, queries = synthetic_vectors(args.num_vectors, args.num_queries, args.clusters, args.planted_cosines)
     n = len(base)
     settings = {
         "flat": ({}, [{}]),
-        "hnsw": ({"hnsw_m": 32, "ef_construction": 40}, [{"ef_search": e} for e in (64, 128, 256, 512)]),
+        "hnsw": ({"hnsw_m": args.hnsw_m, "ef_construction": args.ef_construction},
+                 [{"ef_search": e} for e in (64, 128, 256, 512)]),
         "ivf": ({"nlist": args.nlist}, [{"nprobe": p} for p in (8, 32, 64)]),
         "ivfpq": ({"nlist": args.nlist, "pq_m": args.pq_m, "keep_vectors": True},
                   [{"nprobe": p, "rerank": 1} for p in (8, 32, 64)] + [{"nprobe": 32, "rerank": r} for r in (4, 10)]),
@@ -279,6 +294,7 @@ def part_vectors(args, work: Path) -> dict:
         ram_bytes = (folder / data_file).stat().st_size
         disk_bytes = sum(f.stat().st_size for f in folder.iterdir())
         searcher = cls.load(folder / data_file, WIDTH, params)
+        assert faiss.omp_get_max_threads() == args.threads, faiss.omp_get_max_threads()
         for search in searches:
             ids = searcher.search(torch.from_numpy(queries), 10, **search)[1].numpy()
             if index_type == "flat":
@@ -298,8 +314,10 @@ def part_vectors(args, work: Path) -> dict:
             print(f"[vectors]   {row}", flush=True)
         del searcher
         shutil.rmtree(folder)
+    threads = faiss.omp_get_max_threads()  # before torch, which shares the OpenMP runtime, goes back to 1
+    torch.set_num_threads(1)
     return {"num_vectors": n, "width": WIDTH, "queries": len(queries), "clusters": args.clusters,
-            "threads": args.threads, "rows": rows}
+            "planted_cosines": list(args.planted_cosines), "threads": threads, "rows": rows}
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -362,7 +380,9 @@ def print_report(report: dict) -> None:
                   f"{r['documents_per_second']:.0f} docs/s, index {r['index_mb']:.0f} MB")
     if "vectors" in report:
         v = report["vectors"]
-        print(f"\n{v['num_vectors']:,} synthetic unit vectors x {v['width']}, {v['queries']} queries, "
+        print(f"\n{v['num_vectors']:,} synthetic unit vectors x {v['width']}, {v['clusters']} clusters, "
+              f"{v['queries']} queries with 10 planted neighbours at cosine "
+              f"{v['planted_cosines'][0]}-{v['planted_cosines'][1]}, "
               f"{v['threads']} faiss thread(s):")
         print(f"  {'index':6} {'build':40} {'search':26} {'build s':>8} {'RAM B/v':>8} {'disk B/v':>8} {'q/s b=1':>9} "
               f"{'q/s b=64':>9} {'recall@10':>9}")
@@ -389,7 +409,12 @@ def main(argv=None) -> int:
     parser.add_argument("--num_vectors", type=int, default=1_000_000)
     parser.add_argument("--num_queries", type=int, default=1000)
     parser.add_argument("--clusters", type=int, default=1000)
+    parser.add_argument("--planted_cosines", default="0.65,0.89",
+                        help="lowest,highest cosine of the 10 planted neighbours to their query (below ~0.62 the "
+                             "last ones tie with background vectors)")
     parser.add_argument("--index_types", default="flat,hnsw,ivf,ivfpq")
+    parser.add_argument("--hnsw_m", type=int, default=32, help="hnsw graph degree (the library's default)")
+    parser.add_argument("--ef_construction", type=int, default=40, help="hnsw build breadth (the library's default)")
     parser.add_argument("--nlist", type=int, default=1024, help="IVF cells (1M vectors: 1024, 977 vectors per cell)")
     parser.add_argument("--pq_m", type=int, default=None, help="ivfpq codes per vector (default: the library's, 72)")
     parser.add_argument("--threads", type=int, default=1, help="faiss threads for the vectors part")
@@ -402,6 +427,7 @@ def main(argv=None) -> int:
     args.kb = args.kb or str(default_cache_dir() / "datasets" / "wn-el" / "kb.jsonl")
     args.rss_sizes = [int(s) for s in args.rss_sizes.split(",")]
     args.index_types = args.index_types.split(",")
+    args.planted_cosines = tuple(float(c) for c in args.planted_cosines.split(","))
     flat_batch1 = 20 if args.num_vectors > 200_000 else 100  # flat at batch 1 scans every vector per query
     args.batch1_queries = {"flat": flat_batch1, "hnsw": 1000, "ivf": 200, "ivfpq": 500}
     parts = args.parts.split(",")
@@ -412,10 +438,10 @@ def main(argv=None) -> int:
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                          f"{'GPU' if torch.cuda.is_available() else 'no GPU'}", "targets": TARGETS}
     try:
-        if "vectors" in parts:
-            report["vectors"] = part_vectors(args, work)
         if "rss" in parts:
             report["rss"] = part_rss(args, work)
+        if "vectors" in parts:
+            report["vectors"] = part_vectors(args, work)
         if "encode" in parts:
             report["encode"] = part_encode(args, work)
     finally:
