@@ -40,6 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -156,9 +157,9 @@ def part_encode(args, work: Path) -> dict:
 # 2. Peak RSS of whole builds, tiny model
 # ------------------------------------------------------------------------------------------------------------------
 def tiny_model(folder: Path) -> None:
-    import onegen
     from transformers import AutoModelForCausalLM, LlamaConfig
 
+    import onegen
     from onegen import OneGenForCausalLM
 
     _, tokenizer = onegen.load_default_base_model()

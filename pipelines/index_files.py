@@ -25,11 +25,10 @@ from pathlib import Path
 import torch
 
 
-
-
 VECTORS_KEY = "vectors"
 # Columns of the documents table: the document id (all str or all int), its text, optional title (None when
-# absent) and how many vectors (document tokens) it has. The model's `render_document` turns a row into the encoded text.
+# absent) and how many vectors (document tokens) it has. The model's `render_document` turns a row into the encoded
+# text.
 DOCUMENT_COLUMNS = ("id", "text", "title", "num_vectors")
 _ALIGN = 8  # safetensors pads its header so that the data starts at a multiple of 8 bytes
 
@@ -50,7 +49,9 @@ def _need_pyarrow():
     try:
         import pyarrow
     except ImportError:
-        raise ImportError("DocumentIndex keeps its documents in Arrow: pip install datasets (it brings pyarrow)") from None
+        raise ImportError(
+            "DocumentIndex keeps its documents in Arrow: pip install datasets (it brings pyarrow)"
+        ) from None
     return pyarrow
 
 
@@ -387,6 +388,8 @@ def current_umask() -> int:
     return mask
 
 
-__all__ = ["DOCUMENT_COLUMNS", "DocumentsWriter", "VectorsWriter", "documents_schema_of", "atomic_directory", "check_replaceable", "current_umask",
-           "documents_table", "load_documents", "map_vectors", "read_vectors", "save_documents",
-           "write_text_atomically"]
+__all__ = [
+    "DOCUMENT_COLUMNS", "DocumentsWriter", "VectorsWriter", "atomic_directory", "check_replaceable", "current_umask",
+    "documents_schema_of", "documents_table", "load_documents", "map_vectors", "read_vectors", "save_documents",
+    "write_text_atomically",
+]

@@ -56,7 +56,8 @@ def test_a_damaged_index_folder_names_itself_and_how_to_rebuild(tmp_path, model_
 
     DocumentIndex.build(model, tokenizer, DOCS, index_type=index_type, backend=backend).save(folder)
     (folder / "documents.arrow").unlink()
-    with pytest.raises(ValueError, match=rf"{folder} is damaged: documents.arrow \(the documents\) is missing.*{REBUILD}"):
+    missing = rf"{folder} is damaged: documents.arrow \(the documents\) is missing.*{REBUILD}"
+    with pytest.raises(ValueError, match=missing):
         DocumentIndex.load(folder)
     with pytest.raises(FileNotFoundError, match=rf"DocumentIndex folder {tmp_path / 'nowhere'} does not exist"):
         DocumentIndex.load(tmp_path / "nowhere")

@@ -143,8 +143,8 @@ def test_vectors_writer_writes_a_plain_safetensors_file(tmp_path):
 
 @pytest.mark.parametrize("name", ["index_v1_faiss", "index_v1_torch", "index_v1_ivf"])
 def test_an_index_saved_in_format_1_is_converted(tmp_path, name, caplog):
-    """Folders written by the format-1 code (tests/pipelines/fixtures) load as they are, in memory, with the exact command
-    that rewrites them; rewritten, they load memory-mapped with the same documents and search results."""
+    """Folders written by the format-1 code (tests/pipelines/fixtures) load as they are, in memory, with the exact
+    command that rewrites them; rewritten, they load memory-mapped with the same documents and search results."""
     model, tokenizer = build("llama")
     folder = tmp_path / name
     shutil.copytree(FIXTURES / name, folder)
