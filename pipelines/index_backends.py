@@ -370,8 +370,8 @@ class FaissFlat(_FaissBackend):
 class FaissHNSW(_FaissBackend):
     """Graph search (`IndexHNSWFlat`). Parameters: `hnsw_m` (graph degree, default 32), `ef_construction` (build
     breadth, default 200 as in hnswlib, not faiss's 40: on 1M clustered 576-d vectors, recall@10 0.998 instead of
-    0.76, for a build several times longer; benchmarks/index_scale.py), `ef_search` (search breadth, default 64; higher is
-    slower and more exact). CPU only."""
+    0.76, for a build several times longer; benchmarks/index_scale.py), `ef_search` (search breadth, default 64;
+    higher is slower and more exact). CPU only."""
 
     index_type = "hnsw"
     build_params, search_params = ("hnsw_m", "ef_construction"), ("ef_search",)
