@@ -415,7 +415,7 @@ def main(argv=None) -> int:
                              "last ones tie with background vectors)")
     parser.add_argument("--index_types", default="flat,hnsw,ivf,ivfpq")
     parser.add_argument("--hnsw_m", type=int, default=32, help="hnsw graph degree (the library's default)")
-    parser.add_argument("--ef_construction", type=int, default=40, help="hnsw build breadth (the library's default)")
+    parser.add_argument("--ef_construction", type=int, default=200, help="hnsw build breadth (the library's default)")
     parser.add_argument("--nlist", type=int, default=1024, help="IVF cells (1M vectors: 1024, 977 vectors per cell)")
     parser.add_argument("--pq_m", type=int, default=None, help="ivfpq codes per vector (default: the library's, 72)")
     parser.add_argument("--threads", type=int, default=1, help="faiss threads for the vectors part")

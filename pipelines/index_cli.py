@@ -55,7 +55,7 @@ class IndexArguments:
                                         "so (--cpu) or finds no GPU."}
     )
     hnsw_m: int | None = field(default=None, metadata={"help": "hnsw: graph degree (default 32)."})
-    ef_construction: int | None = field(default=None, metadata={"help": "hnsw: build breadth (default 40)."})
+    ef_construction: int | None = field(default=None, metadata={"help": "hnsw: build breadth (default 200)."})
     ef_search: int | None = field(default=None, metadata={"help": "hnsw: search breadth (default 64)."})
     nlist: int | None = field(default=None, metadata={"help": "ivf/ivfpq: k-means cells (default ~4*sqrt(N))."})
     nprobe: int | None = field(default=None, metadata={"help": "ivf/ivfpq: cells searched (default nlist/16, >=8)."})
