@@ -85,7 +85,10 @@ def main() -> None:
     parser.add_argument("--eval_steps", default="48,96,160,240,320")
     parser.add_argument("--eval_queries", type=int, default=200)
     parser.add_argument("--kb_size", type=int, default=2000)
-    parser.add_argument("--learning_rate", type=float, default=3e-4)
+    parser.add_argument("--learning_rate", type=float, default=DemoArguments.learning_rate)
+    parser.add_argument("--n_neg_per_pos", type=int, default=DemoArguments.n_neg_per_pos)
+    parser.add_argument("--batch_size", type=int, default=DemoArguments.batch_size)
+    parser.add_argument("--full_finetune", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="JSON report (default: the cache's reports folder)")
     args = parser.parse_args()
@@ -93,7 +96,8 @@ def main() -> None:
 
     cache = Path(default_cache_dir())
     demo_args = replace(DemoArguments(), task=args.task, max_steps=args.max_steps, learning_rate=args.learning_rate,
-                        num_threads=args.threads)
+                        n_neg_per_pos=args.n_neg_per_pos, batch_size=args.batch_size,
+                        full_finetune=args.full_finetune, num_threads=args.threads)
     data_dir = cache / "datasets" / args.task
     model_dir = cache / "models" / f"onegen-smollm2-{args.task}-{_model_key(demo_args, data_dir)}"
     report = Path(args.output or cache / "reports" / f"curve-{model_dir.name}.json")

@@ -90,7 +90,21 @@ def id_type_of(ids: list, where: str = "corpus", offset: int = 0) -> str:
     return "int64" if first is not None and first[1] == "int" else "string"
 
 
-class DocumentsWriter:
+class _FileWriter:
+    """Context-manager protocol of the writers below: `close()` (which checks the file is complete) on success,
+    `_abandon()` (release the file, check nothing) when the block raised; the caller's atomic folder drops it."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self.close()
+        else:
+            self._abandon()
+
+
+class DocumentsWriter(_FileWriter):
     r"""
     Write a documents table to one Arrow IPC stream file (the format of `datasets`' own cache files, which
     `datasets.Dataset.from_file` memory-maps) piece by piece: `write(dataset)` appends a `datasets.Dataset`'s rows,
@@ -132,14 +146,8 @@ class DocumentsWriter:
         self._writer.close()
         self._sink.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if exc[0] is None:
-            self.close()
-        else:
-            self._sink.close()
+    def _abandon(self) -> None:
+        self._sink.close()
 
 
 def save_documents(table, path: Path) -> None:
@@ -202,7 +210,7 @@ def read_documents_v1(path: Path) -> list[dict]:
 # ----------------------------------------------------------------------------------------------------------------
 # Vectors (one safetensors tensor, written in pieces, mapped on read)
 # ----------------------------------------------------------------------------------------------------------------
-class VectorsWriter:
+class VectorsWriter(_FileWriter):
     r"""
     Write a `(num_vectors, dim)` float32 safetensors file piece by piece, in order, without holding the vectors: the
     header (which names the final shape) is written first, then each `write(block)` appends raw rows. The file is
@@ -233,14 +241,8 @@ class VectorsWriter:
         if self.written != self.num_vectors:
             raise ValueError(f"VectorsWriter: {self.written} vectors written, {self.num_vectors} announced")
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if exc[0] is None:
-            self.close()
-        else:
-            self._file.close()
+    def _abandon(self) -> None:
+        self._file.close()
 
 
 def _vectors_header(path: Path) -> tuple[int, list[int]]:
