@@ -20,14 +20,10 @@ torch.set_num_threads(1)
 def model_dir(tmp_path_factory):
     """A tiny random OneGen model (Llama, insert mode) saved with its tokenizer: what `onegen eval` and the Hub
     scripts load."""
-    from tiny import tiny_causal_lm, tiny_tokenizer
-
-    from onegen import OneGenForCausalLM
+    from onegen_model_tester import OneGenModelTester
 
     folder = tmp_path_factory.mktemp("model")
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama", vocab_size=len(tokenizer)), tokenizer,
-                                              context_tags=("<paragraph>", "</paragraph>"))
+    model, tokenizer = OneGenModelTester("llama").get_model(context_tags=("<paragraph>", "</paragraph>"))
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -1,15 +1,16 @@
-"""Shared pieces of the pipeline and index tests: tiny OneGen models, a documents list, a logits processor that makes
-a random model sample its query token after chosen tokens, and a tiny entity linker trained in-process."""
+"""Shared pieces of the pipeline and index tests: the context tags of their tiny OneGen models, a documents list, a
+logits processor that makes a random model sample its query token after chosen tokens, and a tiny entity linker
+trained in-process."""
 
 import torch
 import torch.nn.functional as F
-from tiny import tiny_causal_lm, tiny_config, tiny_tokenizer
-from transformers import AutoModelForCausalLM, LogitsProcessor, LogitsProcessorList, Qwen2Config
-
-from onegen import OneGenForCausalLM
+from onegen_model_tester import OneGenModelTester
+from transformers import LogitsProcessor, LogitsProcessorList
 
 
 ARCHS = ["llama", "qwen2", "gpt2"]
+# The pipeline tests' models: `OneGenModelTester(arch, with_pad=True).get_model(context_tags=TAGS)` (insert mode).
+TAGS = ("<p>", "</p>")
 DOCS = [
     "paris is the capital of france",
     "meridian is a city in the state of mississippi",
@@ -18,23 +19,6 @@ DOCS = [
     "the president was born in a small house",
 ]
 PROMPTS = ["the capital of france is", "a dog", "meridian is a city in the state of", "the largest river"]
-
-
-def build(arch: str = "llama", seed: int = 0, **kwargs):
-    """A random tiny OneGen model (insert mode, `<p>`/`</p>` tags unless told otherwise) and its tokenizer.
-    `"qwen2-sliding"`: Qwen2 with sliding-window layers (window above the context, so results are those of full
-    attention), whose cache cannot be sliced by rows: the decoding loop's fallback path."""
-    tokenizer = tiny_tokenizer(with_pad=True)
-    kwargs.setdefault("context_tags", ("<p>", "</p>"))
-    if arch == "qwen2-sliding":
-        torch.manual_seed(seed)
-        config = tiny_config("qwen2", len(tokenizer)).to_dict()
-        config.update(use_sliding_window=True, sliding_window=512, max_window_layers=0, layer_types=None)
-        base = AutoModelForCausalLM.from_config(Qwen2Config(**config)).eval()
-    else:
-        base = tiny_causal_lm(arch, seed=seed)
-    model = OneGenForCausalLM.from_base_model(base, tokenizer, **kwargs)
-    return model.eval(), tokenizer
 
 
 class QueryAfter(LogitsProcessor):
@@ -119,10 +103,8 @@ def train_linker(seed: int = 0, steps: int = 200):
     """Train a tiny Llama OneGen model in link mode: LM loss on the marked copy (not on the token after the query
     token, which the pipeline forces) + InfoNCE between query-token and document-token states. A few seconds."""
     torch.manual_seed(seed)
-    tokenizer = tiny_tokenizer(with_pad=True)
-    model = OneGenForCausalLM.from_base_model(
-        tiny_causal_lm("llama", seed=seed), tokenizer, query_token="[LK]", doc_token="[SE]",
-        continuation_token="[C]", retrieval_mode="link",
+    model, tokenizer = OneGenModelTester("llama", seed=seed, with_pad=True).get_model(
+        query_token="[LK]", doc_token="[SE]", continuation_token="[C]", retrieval_mode="link",
     )
     config = model.config
     names = list(ENTITIES)

@@ -145,7 +145,7 @@ class Sandbox:
     with a tiny base model, its own ONEGEN_CACHE, and the repository's Debian download cache."""
 
     def __init__(self, root: Path):
-        from tiny import tiny_causal_lm, tiny_tokenizer
+        from onegen_model_tester import OneGenModelTester
 
         from onegen.dataset_builders.debian_sources import default_debian_cache
 
@@ -153,8 +153,7 @@ class Sandbox:
         self.debian_cache = default_debian_cache()  # before ONEGEN_CACHE points into the sandbox
         for name in ("examples", "hub_scripts", "benchmarks"):
             (root / name).symlink_to(REPO / name)
-        tiny_causal_lm("llama").save_pretrained(root / "tiny-base")
-        tiny_tokenizer().save_pretrained(root / "tiny-base")
+        OneGenModelTester("llama").save_base(root / "tiny-base")
         self.env = {**os.environ, "ONEGEN_CACHE": str(self.cache), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
                     "TOKENIZERS_PARALLELISM": "false",
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -3,7 +3,7 @@ set of words, shuffled in the question), so retrieval must be learned; held-out 
 
 import random
 
-from tiny import WORDS
+from onegen_model_tester import WORDS
 
 
 KEY_WORDS = WORDS[:40]

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 from eval_datasets import make_dataset
-from tiny import tiny_causal_lm, tiny_tokenizer
+from onegen_model_tester import OneGenModelTester
 
-from onegen import OneGenForCausalLM
 from onegen.cli import main as onegen_main
 from onegen.evaluation import EvalDataError, load_eval_data
 
@@ -152,9 +151,7 @@ def test_closed_book_never_emits_retrieval_tokens(model_dir, data_root):
 @pytest.fixture(scope="module")
 def link_model_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("link-model")
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama", vocab_size=len(tokenizer), seed=1), tokenizer,
-                                              continuation_token="[CONT]", retrieval_mode="link")
+    model, tokenizer = OneGenModelTester("llama", seed=1).get_model(continuation_token="[CONT]", retrieval_mode="link")
     with torch.no_grad():  # make it link at once: the query token is its favourite next token
         model.get_output_embeddings().weight[model.config.query_token_id] = model.get_decoder().norm.weight * 10
     model.save_pretrained(folder)
@@ -179,7 +176,7 @@ def test_parsing_generated_answers_and_links():
 
     from onegen.evaluation.pipeline_answers import generated_answer, generated_links
 
-    tokenizer = tiny_tokenizer()
+    tokenizer = OneGenModelTester().get_tokenizer()
     insert = SimpleNamespace(context_end_token="</paragraph>", query_token="[RQ]", continuation_token=None,
                              special_tokens={"query_token": "[RQ]", "context_end_token": "</paragraph>"})
     output = {"generated_text": "[RQ]<paragraph>bank: a slope</paragraph> humility <|im_end|>\nmore", "retrievals": []}

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 
-TESTS = Path(__file__).resolve().parents[1]  # tests/: the helpers (pipeline_helpers, tiny)
+TESTS = Path(__file__).resolve().parents[1]  # tests/: the helpers (onegen_model_tester, pipeline_helpers)
 
 
 def _run(script: str) -> str:
@@ -33,12 +33,13 @@ def test_import_onegen_leaves_the_pipeline_side_unloaded():
 
 def test_pipeline_works_right_after_import_onegen(tmp_path):
     out = _run("""
-        from pipeline_helpers import DOCS, build  # before `import onegen`: builds the model through the package
+        from onegen_model_tester import OneGenModelTester  # before `import onegen`: builds through the package
+        from pipeline_helpers import DOCS, TAGS
 
         import onegen
         from transformers import pipeline
 
-        model, tokenizer = build("llama")
+        model, tokenizer = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
         rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=DOCS)
         print(type(rag).__name__, sorted(rag("the capital of france is", max_new_tokens=4)))
     """)

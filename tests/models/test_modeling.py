@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from tiny import tiny_causal_lm, tiny_tokenizer
+from onegen_model_tester import TEXTS, OneGenModelTester
 from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel, GenerationConfig
 
 from onegen import OneGenConfig, OneGenForCausalLM
@@ -12,21 +12,14 @@ from onegen.modeling_onegen import DEFAULT_TOKEN_DESCRIPTIONS
 
 
 ARCHS = ["llama", "qwen2", "gpt2"]
-TEXT = ["the capital of france is paris", "meridian is a city in the state of mississippi"]
-
-
-def build(arch="llama", tie=False, **kwargs):
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm(arch, tie=tie), tokenizer, **kwargs)
-    return model, tokenizer
 
 
 @pytest.mark.parametrize("tie", [False, True])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_wrapping_changes_nothing(arch, tie):
-    tokenizer = tiny_tokenizer(with_pad=True)
-    base = tiny_causal_lm(arch, tie=tie)
-    batch = tokenizer(TEXT, return_tensors="pt", padding=True)
+    tester = OneGenModelTester(arch, tie_word_embeddings=tie, with_pad=True)
+    tokenizer, base = tester.get_tokenizer(), tester.get_base_model()
+    _, batch = tester.prepare_config_and_inputs_for_common()
     reference = base(**batch, output_hidden_states=True)
 
     config = OneGenConfig(text_config=base.config, attn_implementation=base.config._attn_implementation,
@@ -39,16 +32,16 @@ def test_wrapping_changes_nothing(arch, tie):
     assert output.hidden_states is None  # the last hidden state comes without keeping every layer
 
     # Generation is the base model's, token for token.
-    prompt = tokenizer(TEXT[:1], return_tensors="pt")
+    prompt = tokenizer(TEXTS[:1], return_tensors="pt")
     expected = base.generate(**prompt, max_new_tokens=8, do_sample=False)
     torch.testing.assert_close(wrapped.generate(**prompt, max_new_tokens=8, do_sample=False), expected)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_adding_tokens_keeps_old_logits(arch):
-    base = tiny_causal_lm(arch)
-    tokenizer = tiny_tokenizer()
-    ids = tokenizer(TEXT[:1], return_tensors="pt").input_ids
+    tester = OneGenModelTester(arch)
+    base, tokenizer = tester.get_base_model(), tester.get_tokenizer()
+    ids = tokenizer(TEXTS[:1], return_tensors="pt").input_ids
     reference = base(ids).logits
     model = OneGenForCausalLM.from_base_model(copy.deepcopy(base), tokenizer, context_tags=("<p>", "</p>"))
     logits = model(ids).logits
@@ -58,10 +51,11 @@ def test_adding_tokens_keeps_old_logits(arch):
 
 @pytest.mark.parametrize("tie,untie", [(False, True), (True, True), (True, False)])
 def test_new_rows_are_the_mean_of_their_description(tie, untie):
-    base = tiny_causal_lm("qwen2", tie=tie)
+    tester = OneGenModelTester("qwen2", tie_word_embeddings=tie)
+    base = tester.get_base_model()
     old_input = base.get_input_embeddings().weight.detach().clone()
     old_output = base.get_output_embeddings().weight.detach().clone()
-    tokenizer = tiny_tokenizer()
+    tokenizer = tester.get_tokenizer()
     model = OneGenForCausalLM.from_base_model(
         base, tokenizer, context_tags=("<paragraph>", "</paragraph>"), continuation_token="[_CONTINUE_]",
         token_descriptions={"doc_token": "a famous book"}, untie_word_embeddings=untie,
@@ -82,7 +76,8 @@ def test_new_rows_are_the_mean_of_their_description(tie, untie):
 
 
 def test_config_roles_and_validation():
-    model, tokenizer = build(context_tags=("<p>", "</p>"), continuation_token="[C]", retrieval_mode="link")
+    model, tokenizer = OneGenModelTester().get_model(context_tags=("<p>", "</p>"), continuation_token="[C]",
+                                                     retrieval_mode="link")
     config = model.config
     assert config.retrieval_mode == "link"
     assert config.special_tokens == {"query_token": "[RQ]", "doc_token": "[RD]", "context_start_token": "<p>",
@@ -99,8 +94,8 @@ def test_config_roles_and_validation():
 
 
 def test_forward_logits_to_keep_and_loss():
-    model, tokenizer = build("llama")
-    batch = tokenizer(TEXT, return_tensors="pt", padding=True)
+    model, tokenizer = OneGenModelTester("llama").get_model()
+    batch = tokenizer(TEXTS, return_tensors="pt", padding=True)
     full = model(**batch, labels=batch.input_ids)
     last = model(**batch, logits_to_keep=1)
     assert full.logits.shape[:2] == batch.input_ids.shape and last.logits.shape[1] == 1
@@ -113,7 +108,7 @@ def test_forward_logits_to_keep_and_loss():
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_encoding_is_independent_of_batching_and_padding_side(arch):
-    model, tokenizer = build(arch)
+    model, tokenizer = OneGenModelTester(arch).get_model()
     docs = [
         "paris is the capital of france",
         "a cat[RD] and a dog[RD]",  # two document tokens: two vectors
@@ -143,7 +138,7 @@ def test_encoding_is_independent_of_batching_and_padding_side(arch):
 
 
 def test_truncation_keeps_the_document_token():
-    model, tokenizer = build()
+    model, tokenizer = OneGenModelTester().get_model()
     long_doc = " ".join(["the capital of france is paris"] * 20)
     full_ids = tokenizer(long_doc).input_ids
     result = model.encode_documents([long_doc], tokenizer, max_length=16)
@@ -158,26 +153,27 @@ def test_truncation_keeps_the_document_token():
 
 
 def test_bad_inputs_get_clear_errors(tmp_path):
-    tokenizer = tiny_tokenizer()
+    tester = OneGenModelTester()
+    tokenizer = tester.get_tokenizer()
     existing = tokenizer.convert_ids_to_tokens(50)
     with pytest.raises(ValueError, match=rf"query_token '{existing}' already exists in the tokenizer's vocabulary \(id 50\)"):
-        OneGenForCausalLM.from_base_model(tiny_causal_lm(), tokenizer, query_token=existing)
+        OneGenForCausalLM.from_base_model(tester.get_base_model(), tokenizer, query_token=existing)
     with pytest.raises(ValueError, match="already exists.*id 2"):
-        OneGenForCausalLM.from_base_model(tiny_causal_lm(), tiny_tokenizer(), doc_token="<|im_end|>")
+        OneGenForCausalLM.from_base_model(tester.get_base_model(), tester.get_tokenizer(), doc_token="<|im_end|>")
 
-    model, _ = build()
+    model, _ = tester.get_model()
     with pytest.raises(ValueError, match=r"tokenizer does not match this OneGen model: query_token '\[RQ\]'"):
-        model.encode_documents(["a"], tiny_tokenizer())  # a tokenizer that lacks the model's tokens
+        model.encode_documents(["a"], tester.get_tokenizer())  # a tokenizer that lacks the model's tokens
 
     bert = BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                 intermediate_size=64))
     with pytest.raises(TypeError, match="needs a causal LM.*BertModel"):
-        OneGenForCausalLM.from_base_model(bert, tiny_tokenizer())
+        OneGenForCausalLM.from_base_model(bert, tester.get_tokenizer())
     encoder = DistilBertModel(DistilBertConfig(vocab_size=100, dim=32, n_layers=1, n_heads=2, hidden_dim=64))
     encoder.save_pretrained(tmp_path / "encoder")
     with pytest.raises(TypeError, match="DistilBertConfig checkpoint, not a causal LM"):
-        OneGenForCausalLM.from_base_model(str(tmp_path / "encoder"), tiny_tokenizer())
+        OneGenForCausalLM.from_base_model(str(tmp_path / "encoder"), tester.get_tokenizer())
     with pytest.raises(TypeError, match="already a OneGenForCausalLM"):
-        OneGenForCausalLM.from_base_model(model, tiny_tokenizer())
+        OneGenForCausalLM.from_base_model(model, tester.get_tokenizer())
     with pytest.raises(TypeError, match="not a causal LM config"):
         OneGenForCausalLM(OneGenConfig(text_config=encoder.config))

@@ -13,7 +13,7 @@ from unittest.mock import patch
 
 import pytest
 import torch
-from transformers import GPT2Config, LlamaConfig, Qwen2Config
+from onegen_model_tester import OneGenModelTester
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 from transformers.testing_utils import torch_device
 
@@ -52,82 +52,25 @@ HAS_GENERATION_TESTS = not transformers_common.is_stub(GenerationTesterMixin)
 GenerationMixins = (GenerationTesterMixin,) if HAS_GENERATION_TESTS else ()
 
 
-class OneGenModelTester:
-    """Builds tiny OneGen configs and inputs, in the style of transformers' `*ModelTester` classes."""
+class OneGenCommonModelTester(OneGenModelTester):
+    """`OneGenModelTester` at the sizes of transformers' model testers, with random ids as inputs and the checks of
+    `test_model` and `test_loss_without_logits`."""
 
-    def __init__(
-        self,
-        parent,
-        backbone="llama",
-        batch_size=3,
-        seq_length=7,
-        is_training=True,
-        use_input_mask=True,
-        vocab_size=99,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-    ):
+    def __init__(self, parent, backbone="llama", batch_size=3, seq_length=7, is_training=True, use_input_mask=True):
+        # No dropout: the compiled-training test compares gradients with eager ones, draw for draw.
+        super().__init__(backbone, vocab_size=99, hidden_size=32, intermediate_size=37, max_position_embeddings=64,
+                         pad_token_id=0, dropout=0.0, tie_word_embeddings=None)
         self.parent = parent
-        self.backbone = backbone
         self.batch_size = batch_size
         self.seq_length = seq_length
         self.is_training = is_training
         self.use_input_mask = use_input_mask
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.num_key_value_heads = num_key_value_heads
-        self.intermediate_size = intermediate_size
-        self.max_position_embeddings = max_position_embeddings
-        self.bos_token_id = bos_token_id
-        self.eos_token_id = eos_token_id
-        self.pad_token_id = pad_token_id
-        # The two retrieval tokens are the last ids of the vocabulary, as `from_base_model` adds them.
-        self.query_token_id = vocab_size - 2
-        self.doc_token_id = vocab_size - 1
-
-    def get_text_config(self):
-        special = dict(bos_token_id=self.bos_token_id, eos_token_id=self.eos_token_id, pad_token_id=self.pad_token_id)
-        if self.backbone == "gpt2":
-            return GPT2Config(
-                vocab_size=self.vocab_size, n_embd=self.hidden_size, n_layer=self.num_hidden_layers,
-                n_head=self.num_attention_heads, n_inner=self.intermediate_size,
-                n_positions=self.max_position_embeddings,
-                # No dropout: the compiled-training test compares gradients with eager ones, draw for draw.
-                resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **special,
-            )
-        config_class = {"llama": LlamaConfig, "qwen2": Qwen2Config}[self.backbone]
-        return config_class(
-            vocab_size=self.vocab_size, hidden_size=self.hidden_size, num_hidden_layers=self.num_hidden_layers,
-            num_attention_heads=self.num_attention_heads, num_key_value_heads=self.num_key_value_heads,
-            intermediate_size=self.intermediate_size, max_position_embeddings=self.max_position_embeddings, **special,
-        )
-
-    def get_config(self):
-        return OneGenConfig(
-            text_config=self.get_text_config(), query_token_id=self.query_token_id, doc_token_id=self.doc_token_id
-        )
 
     def prepare_config_and_inputs(self):
         # Ordinary tokens only (no pad, retrieval or special ids), so every position is a plain LM position.
         input_ids = ids_tensor([self.batch_size, self.seq_length], self.vocab_size - 5) + 3
         input_mask = random_attention_mask([self.batch_size, self.seq_length]) if self.use_input_mask else None
         return self.get_config(), input_ids, input_mask
-
-    def prepare_config_and_inputs_for_common(self):
-        config, input_ids, input_mask = self.prepare_config_and_inputs()
-        inputs_dict = {"input_ids": input_ids}
-        if input_mask is not None:
-            inputs_dict["attention_mask"] = input_mask
-        return config, inputs_dict
 
     def create_and_check_model(self, config, input_ids, input_mask):
         model = OneGenForCausalLM(config).to(torch_device).eval()
@@ -226,7 +169,7 @@ class OneGenModelTestBase(ModelTesterMixin, *GenerationMixins):
     _is_composite = True
 
     def setUp(self):
-        self.model_tester = OneGenModelTester(self, backbone=self.backbone)
+        self.model_tester = OneGenCommonModelTester(self, backbone=self.backbone)
         self.config_tester = ConfigTester(
             self,
             config_class=OneGenConfig,

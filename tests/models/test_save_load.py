@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 import torch
+from onegen_model_tester import OneGenModelTester
 from safetensors.torch import save_file
-from tiny import tiny_causal_lm, tiny_tokenizer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from onegen import OneGenForCausalLM
@@ -20,10 +20,8 @@ DOCS = ["paris is the capital of france", "a cat[RD] and a dog[RD]"]
 def build_and_save(path, arch="llama", tie=False, keep_tie=True):
     """A tiny OneGen model saved to `path`; a tied base keeps its tie unless `keep_tie=False` (the default of
     `from_base_model`, which gives the head its own rows)."""
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(
-        tiny_causal_lm(arch, tie=tie), tokenizer, context_tags=("<paragraph>", "</paragraph>"),
-        untie_word_embeddings=not keep_tie,
+    model, tokenizer = OneGenModelTester(arch, tie_word_embeddings=tie).get_model(
+        context_tags=("<paragraph>", "</paragraph>"), untie_word_embeddings=not keep_tie,
     )
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -106,8 +104,7 @@ def test_export_base_model(tmp_path, arch):
 def test_lora_wraps_and_trains_one_step():
     from peft import LoraConfig, get_peft_model
 
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama"), tokenizer)
+    model, tokenizer = OneGenModelTester("llama").get_model()
     peft_model = get_peft_model(
         model,
         LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
@@ -132,9 +129,9 @@ def test_lora_wraps_and_trains_one_step():
 
 def _save_original_checkpoint(path, tokens):
     """A tiny random Llama saved the way the original OneGen saves its checkpoints: plain Llama + added tokens."""
-    tokenizer = tiny_tokenizer()
+    tokenizer = OneGenModelTester().get_tokenizer()
     tokenizer.add_tokens(tokens, special_tokens=True)
-    base = tiny_causal_lm("llama", vocab_size=len(tokenizer))
+    base = OneGenModelTester("llama", vocab_size=len(tokenizer)).get_base_model()
     base.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return base, tokenizer

@@ -3,14 +3,15 @@
 import json
 
 import pytest
-from pipeline_helpers import DOCS, build
+from onegen_model_tester import OneGenModelTester
+from pipeline_helpers import DOCS, TAGS
 
 from onegen import DocumentIndex
 
 
 @pytest.fixture(scope="module")
 def model_and_tokenizer():
-    return build("llama")
+    return OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
 
 
 REBUILD = r"Rebuild it with DocumentIndex\.build\(model, tokenizer, corpus\)\.save\("

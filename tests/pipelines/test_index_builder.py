@@ -6,7 +6,8 @@ import sys
 
 import pytest
 import torch
-from pipeline_helpers import DOCS, build
+from onegen_model_tester import OneGenModelTester
+from pipeline_helpers import DOCS, TAGS
 
 from onegen import DocumentIndex
 from onegen.pipelines.corpus_reader import CorpusColumns
@@ -15,7 +16,7 @@ from onegen.pipelines.index_builder import build_index, work_folder
 
 @pytest.fixture(scope="module")
 def model_and_tokenizer():
-    return build("llama")
+    return OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
 
 
 def corpus_rows(n: int = 23) -> list[dict]:

@@ -3,13 +3,14 @@ one KV cache, the query vector from the loop, insertion, lock-step batching, lin
 
 import pytest
 import torch
+from onegen_model_tester import OneGenModelTester
 from pipeline_helpers import (
     ARCHS,
     DOCS,
     ENTITIES,
     LINK_EXAMPLES,
     PROMPTS,
-    build,
+    TAGS,
     greedy_continuations,
     link_prompt,
     link_target,
@@ -17,7 +18,6 @@ from pipeline_helpers import (
     query_after,
     train_linker,
 )
-from tiny import tiny_causal_lm
 from transformers import GenerationConfig, TextIteratorStreamer, pipeline
 from transformers.generation.streamers import BaseStreamer
 
@@ -33,7 +33,11 @@ class RecordingIndex(DocumentIndex):
 
 
 def setup(arch, index_class=DocumentIndex):
-    model, tokenizer = build(arch)
+    """`"qwen2-sliding"`: Qwen2 with sliding-window layers (window above the context, so results are those of full
+    attention), whose cache cannot be sliced by rows: the decoding loop's fallback path."""
+    window = 512 if arch == "qwen2-sliding" else None
+    tester = OneGenModelTester(arch.removesuffix("-sliding"), with_pad=True, sliding_window=window)
+    model, tokenizer = tester.get_model(context_tags=TAGS)
     index = index_class.build(model, tokenizer, DOCS)
     return model, tokenizer, index, pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=index)
 
@@ -253,7 +257,7 @@ def test_bad_input_gets_a_clear_error():
         rag(PROMPTS[0], index=small, top_k=3, max_new_tokens=4)
     with pytest.raises(ValueError, match="document index is empty"):
         OneGenRAGPipeline(model=model, tokenizer=tokenizer, index=DocumentIndex(64))
-    other, other_tokenizer = build("llama", seed=1)
+    other, other_tokenizer = OneGenModelTester("llama", seed=1, with_pad=True).get_model(context_tags=TAGS)
     with pytest.raises(ValueError, match="built by another model"):
         rag(PROMPTS[0], index=DocumentIndex.build(other, other_tokenizer, DOCS))
     with pytest.raises(ValueError, match="built by another model"):
@@ -269,4 +273,4 @@ def test_bad_input_gets_a_clear_error():
     with pytest.raises(ValueError, match="streamer follows one sequence"):
         rag(PROMPTS[:2], batch_size=2, streamer=Recorder())
     with pytest.raises(TypeError, match="needs a OneGen model"):
-        OneGenRAGPipeline(model=tiny_causal_lm("llama"), tokenizer=tokenizer)
+        OneGenRAGPipeline(model=OneGenModelTester("llama").get_base_model(), tokenizer=tokenizer)

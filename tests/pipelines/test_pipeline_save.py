@@ -8,7 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import DOCS, PROMPTS, build, greedy_continuations, query_after
+from onegen_model_tester import OneGenModelTester
+from pipeline_helpers import DOCS, PROMPTS, TAGS, greedy_continuations, query_after
 from transformers import pipeline
 
 from onegen import DocumentIndex
@@ -16,7 +17,7 @@ from onegen.pipelines import save_model_with_pipeline
 
 
 def test_saved_pipeline_runs_in_a_fresh_process_without_onegen(tmp_path):
-    model, tokenizer = build("qwen2")
+    model, tokenizer = OneGenModelTester("qwen2", with_pad=True).get_model(context_tags=TAGS)
     save_model_with_pipeline(model, tokenizer, tmp_path / "model")
     index = DocumentIndex.build(model, tokenizer, DOCS)
     index.save(tmp_path / "index")
@@ -83,7 +84,7 @@ def test_saved_pipeline_runs_in_a_fresh_process_without_onegen(tmp_path):
 
 
 def test_saving_refuses_a_folder_that_is_not_a_model(tmp_path):
-    model, tokenizer = build("llama")
+    model, tokenizer = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a model folder"):
         save_model_with_pipeline(model, tokenizer, tmp_path)

@@ -5,8 +5,8 @@ import json
 
 import pytest
 import yaml
+from onegen_model_tester import OneGenModelTester
 from synthetic import corpus_records, make_items, train_records
-from tiny import tiny_causal_lm, tiny_tokenizer
 
 from onegen.trainers import OneGenDataError, OneGenDataFileNotFoundError, load_corpus, resolve_data_file
 
@@ -60,8 +60,7 @@ def test_cli_checks_files_before_loading_the_model(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"model_name_or_path './runs/missing-model' does not exist"):
         main(["train", "--config", "cfg.yaml"])
 
-    tiny_causal_lm("llama").save_pretrained(tmp_path / "base")
-    tiny_tokenizer().save_pretrained(tmp_path / "base")
+    OneGenModelTester("llama").save_base(tmp_path / "base")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "notes.txt").write_text("not a model")
     cfg.update(model_name_or_path="base")

@@ -6,16 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from onegen_model_tester import OneGenModelTester
 from synthetic import corpus_records, document_text, make_items, query_prefix, train_records
-from tiny import tiny_causal_lm, tiny_tokenizer
 
 from onegen import OneGenForCausalLM
 from onegen.trainers import BPRLoss, InfoNCELoss, OneGenTrainer, OneGenTrainingConfig
-
-
-def onegen_model(arch="llama", seed=0):
-    tokenizer = tiny_tokenizer()
-    return OneGenForCausalLM.from_base_model(tiny_causal_lm(arch, seed=seed), tokenizer), tokenizer
 
 
 def config(tmp_path, **overrides):
@@ -38,7 +33,7 @@ def heldout_accuracy(model, tokenizer, items) -> float:
 def test_training_learns_to_retrieve_held_out_items(tmp_path, loss_type):
     items = make_items(700, seed=1)
     train_items, held_out = items[:600], items[600:]  # held-out keys never appear in training
-    model, tokenizer = onegen_model()
+    model, tokenizer = OneGenModelTester().get_model()
     before = heldout_accuracy(model, tokenizer, held_out)
     assert before < 0.2  # chance is 0.01
 
@@ -91,7 +86,7 @@ def test_infonce_counts_each_document_once_and_no_accepted_document_as_a_negativ
 
 
 def test_sparse_generation_loss_equals_the_dense_loss():
-    model, tokenizer = onegen_model()
+    model, tokenizer = OneGenModelTester().get_model()
     batch = tokenizer(["the capital of france is paris", "a cat"], return_tensors="pt", padding=True)
     labels = batch.input_ids.masked_fill(batch.attention_mask == 0, -100)
     labels[:, :2] = -100
@@ -104,7 +99,7 @@ def test_sparse_generation_loss_equals_the_dense_loss():
 
 def _short_run(tmp_path, name, **overrides):
     items = make_items(96, seed=2)
-    model, tokenizer = onegen_model(seed=3)
+    model, tokenizer = OneGenModelTester(seed=3).get_model()
     args = config(tmp_path / name, per_device_train_batch_size=8, num_train_epochs=2, logging_steps=1,
                   save_strategy="steps", save_steps=9, **overrides)
     trainer = OneGenTrainer(model, args, train_dataset=train_records(items, num_negatives=1),
@@ -131,7 +126,7 @@ def test_lora_trains_and_saves_an_adapter(tmp_path):
     from peft import LoraConfig, PeftModel
 
     items = make_items(64, seed=4)
-    model, tokenizer = onegen_model()
+    model, tokenizer = OneGenModelTester().get_model()
     head_before = model.get_output_embeddings().weight.detach().clone()
     trainer = OneGenTrainer(model, config(tmp_path, num_train_epochs=1, per_device_train_batch_size=8),
                             train_dataset=train_records(items), corpus=corpus_records(items),
@@ -162,8 +157,8 @@ def test_lora_learns_to_emit_the_query_token_and_merges_into_the_trained_model(t
     from transformers import AutoModelForCausalLM
 
     items = make_items(96, seed=6)
-    tokenizer = tiny_tokenizer()
-    base = tiny_causal_lm("llama", tie=tie)
+    tester = OneGenModelTester("llama", tie_word_embeddings=tie)
+    tokenizer, base = tester.get_tokenizer(), tester.get_base_model()
     model = OneGenForCausalLM.from_base_model(base, tokenizer, untie_word_embeddings=untie)
     tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
     assert tied is model.config.tie_word_embeddings is (tie and not untie)
@@ -198,7 +193,7 @@ def test_lora_learns_to_emit_the_query_token_and_merges_into_the_trained_model(t
 
 def test_model_card_and_bad_arguments(tmp_path):
     items = make_items(16, seed=5)
-    model, tokenizer = onegen_model()
+    model, tokenizer = OneGenModelTester().get_model()
     trainer = OneGenTrainer(model, config(tmp_path, max_steps=1), train_dataset=train_records(items),
                             corpus=corpus_records(items), processing_class=tokenizer)
     trainer.train()
@@ -208,10 +203,11 @@ def test_model_card_and_bad_arguments(tmp_path):
     assert "2409.05152" in card and not list((tmp_path / "saved").glob(".README-*"))
 
     with pytest.raises(TypeError, match="needs a OneGen model"):
-        OneGenTrainer(tiny_causal_lm(), config(tmp_path), train_dataset=[], corpus=[], processing_class=tokenizer)
+        OneGenTrainer(OneGenModelTester().get_base_model(), config(tmp_path), train_dataset=[], corpus=[],
+                      processing_class=tokenizer)
     with pytest.raises(ValueError, match="tokenizer does not match"):
-        OneGenTrainer(onegen_model()[0], config(tmp_path), train_dataset=[], corpus=[],
-                      processing_class=tiny_tokenizer())
+        OneGenTrainer(OneGenModelTester().get_model()[0], config(tmp_path), train_dataset=[], corpus=[],
+                      processing_class=OneGenModelTester().get_tokenizer())
     with pytest.raises(ValueError, match="loss_type must be one of"):
         config(tmp_path, loss_type="triplet")
     with pytest.raises(ValueError, match="gather_across_devices applies to loss_type='infonce'"):
@@ -222,9 +218,7 @@ def test_cli_trains_from_a_yaml_config(tmp_path):
     from onegen.cli import main
 
     items = make_items(32, seed=6)
-    base = tiny_causal_lm("qwen2")
-    base.save_pretrained(tmp_path / "base")
-    tiny_tokenizer().save_pretrained(tmp_path / "base")
+    OneGenModelTester("qwen2").save_base(tmp_path / "base")
     for name, records in (("db", corpus_records(items)), ("train", train_records(items))):
         (tmp_path / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     cfg = {

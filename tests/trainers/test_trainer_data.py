@@ -5,17 +5,10 @@ import logging
 
 import pytest
 import torch
-from tiny import tiny_causal_lm, tiny_tokenizer
+from onegen_model_tester import OneGenModelTester
 
-from onegen import OneGenForCausalLM
 from onegen.trainers import OneGenDataCollator, OneGenDataError, load_corpus, load_train_examples
 from onegen.trainers.tokenization import IGNORE_INDEX, tokenize_document, tokenize_example
-
-
-def onegen_model(**kwargs):
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama"), tokenizer, **kwargs)
-    return model, tokenizer
 
 
 def write_jsonl(path, lines):
@@ -33,7 +26,7 @@ EXAMPLE = {"messages": [{"role": "user", "content": "where is paris"},
 
 
 def test_labels_follow_the_role_rules():
-    model, tokenizer = onegen_model(context_tags=("<p>", "</p>"))
+    model, tokenizer = OneGenModelTester().get_model(context_tags=("<p>", "</p>"))
     config = model.config
     messages = [{"role": "user", "content": "where is paris"},
                 {"role": "assistant", "content": "it is[RQ]<p> paris is in france</p> in france"}]
@@ -56,7 +49,7 @@ def test_labels_follow_the_role_rules():
 
 
 def test_documents_are_tokenized_like_encode_documents():
-    model, tokenizer = onegen_model()
+    model, tokenizer = OneGenModelTester().get_model()
     out = tokenize_document(DOC["messages"], tokenizer, model.config)
     assert out["input_ids"] == tokenizer("describeparis is a city[RD] in france[RD]").input_ids
     assert [out["input_ids"][p] for p in out["vector_positions"]] == [model.config.doc_token_id] * 2
@@ -67,7 +60,7 @@ def test_documents_are_tokenized_like_encode_documents():
 def test_loading_validates_and_normalises(tmp_path):
     from transformers.testing_utils import CaptureLogger
 
-    model, tokenizer = onegen_model()
+    model, tokenizer = OneGenModelTester().get_model()
     corpus = load_corpus(write_jsonl(tmp_path / "db.jsonl", [DOC, DOC2]), "[RD]")
     assert corpus["num_vectors"] == [2, 1]
     # onegen's loggers print through their own handler, as transformers' do (not through the root logger's)
@@ -107,7 +100,7 @@ def test_bad_input_names_file_line_and_field(tmp_path, lines, kind, message):
 
 
 def make_collator(num_docs=30, n_neg=3, seed=0, random_negatives=True, pack_documents=False):
-    tokenizer = tiny_tokenizer()
+    tokenizer = OneGenModelTester().get_tokenizer()
     lengths = [3 + i % 5 for i in range(num_docs)]
     return OneGenDataCollator(
         corpus_input_ids=[[5] * n + [400] for n in lengths],
@@ -183,8 +176,7 @@ def test_packed_documents_give_the_vectors_and_loss_of_one_row_each(arch):
     """Packing documents several to a row (positions restarting per document, no attention mask) changes nothing the
     model computes: the same document vectors and generation loss as a row each, with fewer rows."""
     torch.manual_seed(0)
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm(arch), tokenizer).eval()
+    model, tokenizer = OneGenModelTester(arch).get_model()
     doc_id = model.config.doc_token_id
     texts = ["paris is the capital of france", "a lake", "the mississippi is a long river in the united states",
              "meridian", "rome is in italy and it is old", "x y z"]

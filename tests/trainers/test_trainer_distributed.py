@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from onegen_model_tester import OneGenModelTester
 from synthetic import corpus_records, make_items, train_records
-from tiny import tiny_causal_lm, tiny_tokenizer
 
 import onegen  # noqa: F401  (registers the OneGen classes, so the saved model loads without remote code)
 
@@ -39,8 +39,7 @@ def test_infonce_gathered_over_two_processes_equals_one_process_on_the_union():
 @pytest.mark.slow
 def test_two_process_training_checkpoints_and_saves(tmp_path):
     items = make_items(64, seed=9)
-    tiny_causal_lm("llama").save_pretrained(tmp_path / "base")
-    tiny_tokenizer().save_pretrained(tmp_path / "base")
+    OneGenModelTester("llama").save_base(tmp_path / "base")
     for name, records in (("db", corpus_records(items)), ("train", train_records(items, num_negatives=1))):
         (tmp_path / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     cfg = {

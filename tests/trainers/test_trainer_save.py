@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from onegen_model_tester import OneGenModelTester
 from safetensors.torch import load_file, save_file
 from synthetic import corpus_records, make_items, train_records
-from tiny import tiny_causal_lm, tiny_tokenizer
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, pipeline
 
 from onegen import OneGenForCausalLM
@@ -37,8 +37,7 @@ def train(tmp_path, name="out", peft=False, model=None, tokenizer=None, **overri
     """A few steps of OneGenTrainer on the synthetic task, at a learning rate that moves the weights visibly."""
     items = make_items(32, seed=4)
     if model is None:
-        tokenizer = tiny_tokenizer()
-        model = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama", seed=1), tokenizer)
+        model, tokenizer = OneGenModelTester("llama", seed=1).get_model()
     args = dict(output_dir=str(tmp_path / name), max_steps=3, per_device_train_batch_size=8, learning_rate=5e-2,
                 save_strategy="no", report_to=[], use_cpu=True, disable_tqdm=True, seed=0)
     trainer = OneGenTrainer(model, OneGenTrainingConfig(**{**args, **overrides}), train_dataset=train_records(items),
@@ -93,7 +92,7 @@ def test_lora_adapter_output_loads_in_one_call(tmp_path):
     torch.testing.assert_close(logits_of(peft_loaded, ids), trained, atol=1e-5, rtol=1e-5)
     assert AutoTokenizer.from_pretrained(out).convert_tokens_to_ids("[RQ]") == loaded.config.query_token_id
     # The untrained base is exactly the model before training, and saving left the trainer's model as it was.
-    untrained = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama", seed=1), tiny_tokenizer())
+    untrained, _ = OneGenModelTester("llama", seed=1).get_model()
     torch.testing.assert_close(logits_of(AutoModelForCausalLM.from_pretrained(out / "base_model"), ids),
                                logits_of(untrained, ids), atol=0, rtol=0)
     assert isinstance(trainer.model, PeftModel)
@@ -125,8 +124,8 @@ def test_lora_merged_output_is_the_trained_model(tmp_path):
 
 
 def test_lora_on_a_saved_onegen_model_records_its_folder(tmp_path):
-    tokenizer = tiny_tokenizer()
-    OneGenForCausalLM.from_base_model(tiny_causal_lm("llama", seed=1), tokenizer).save_pretrained(tmp_path / "onegen")
+    model, tokenizer = OneGenModelTester("llama", seed=1).get_model()
+    model.save_pretrained(tmp_path / "onegen")
     tokenizer.save_pretrained(tmp_path / "onegen")
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "onegen")
     trainer = train(tmp_path, peft=True, model=model, tokenizer=AutoTokenizer.from_pretrained(tmp_path / "onegen"))
@@ -206,8 +205,7 @@ def test_cli_lora_output_loads(tmp_path, merge):
     from onegen.cli import main
 
     items = make_items(32, seed=6)
-    tiny_causal_lm("llama").save_pretrained(tmp_path / "base")
-    tiny_tokenizer().save_pretrained(tmp_path / "base")
+    OneGenModelTester("llama").save_base(tmp_path / "base")
     for name, records in (("db", corpus_records(items)), ("train", train_records(items))):
         (tmp_path / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     cfg = {"model_name_or_path": str(tmp_path / "base"), "train_file": str(tmp_path / "train.jsonl"),
@@ -238,15 +236,14 @@ def _every_saved_folder(tmp_path) -> dict[str, Path]:
         trainer.save_model()
         folders[name] = tmp_path / name
 
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm("qwen2", seed=2), tokenizer)
+    model, tokenizer = OneGenModelTester("qwen2", seed=2).get_model()
     save_model_with_pipeline(model, tokenizer, tmp_path / "with-pipeline")
     folders["with-pipeline"] = tmp_path / "with-pipeline"
     expected["with-pipeline"] = logits_of(model, probe_ids(tokenizer))
 
-    original = tiny_tokenizer()
+    original = OneGenModelTester().get_tokenizer()
     original.add_tokens(["[SE]", "[LK]", "[_CONTINUE_]"], special_tokens=True)
-    base = tiny_causal_lm("llama", vocab_size=len(original), seed=3)
+    base = OneGenModelTester("llama", vocab_size=len(original), seed=3).get_base_model()
     base.save_pretrained(tmp_path / "original")
     original.save_pretrained(tmp_path / "original")
     convert(tmp_path / "original", tmp_path / "converted")
@@ -303,8 +300,7 @@ def test_every_saved_folder_loads_with_and_without_the_package(tmp_path):
 
 
 def test_model_save_pretrained_writes_the_pipeline_code(tmp_path):
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama"), tokenizer)
+    model, tokenizer = OneGenModelTester("llama").get_model()
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
     assert (tmp_path / "model" / "pipeline_onegen.py").is_file()

@@ -11,10 +11,9 @@ from accelerate import PartialState
 
 
 sys.path.insert(0, str(Path(__file__).parents[2]))  # tests/: the helpers
+from onegen_model_tester import OneGenModelTester  # noqa: E402
 from synthetic import corpus_records, make_items, train_records  # noqa: E402
-from tiny import tiny_causal_lm, tiny_tokenizer  # noqa: E402
 
-from onegen import OneGenForCausalLM  # noqa: E402
 from onegen.trainers import InfoNCELoss, OneGenDataCollator, load_corpus, load_train_examples  # noqa: E402
 from onegen.trainers.tokenization import tokenize_document, tokenize_example  # noqa: E402
 
@@ -24,8 +23,7 @@ def main():
     rank, world_size = dist.get_rank(), dist.get_world_size()
     assert world_size == 2, world_size
     torch.set_num_threads(1)
-    tokenizer = tiny_tokenizer()
-    model = OneGenForCausalLM.from_base_model(tiny_causal_lm("llama", seed=7), tokenizer)  # same weights everywhere
+    model, tokenizer = OneGenModelTester("llama", seed=7).get_model()  # same weights everywhere
     items = make_items(8, seed=8)
     corpus = load_corpus(corpus_records(items), "[RD]")
     corpus = corpus.map(lambda r: tokenize_document(r["messages"], tokenizer, model.config))
