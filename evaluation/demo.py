@@ -39,12 +39,14 @@ class DemoArguments:
         default=None, metadata={"help": "Where datasets, models, indexes and reports live (default: $ONEGEN_CACHE "
                                         "or ~/.cache/onegen)."}
     )
-    max_steps: int = field(default=96, metadata={"help": "Training budget in optimizer steps (batch 8): about 20 "
-                                                           "minutes on 2 CPU cores."})
-    learning_rate: float = field(default=3e-4, metadata={"help": "Learning rate (LoRA); use ~5e-5 with --full."})
+    max_steps: int | None = field(default=None, metadata={"help": "Training budget in optimizer steps (default: the "
+                                                                  "task's recipe, within 20 minutes on 2 CPU cores)."})
+    learning_rate: float | None = field(default=None, metadata={"help": "Learning rate (LoRA; default: the task's "
+                                                                        "recipe); use ~5e-5 with --full_finetune."})
     full_finetune: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA (slower on CPU)."})
     batch_size: int = field(default=8, metadata={"help": "Training examples per step."})
-    n_neg_per_pos: int = field(default=3, metadata={"help": "Negatives per query token (hard first, then random)."})
+    n_neg_per_pos: int | None = field(default=None, metadata={"help": "Negatives per query token (hard first, then "
+                                                                       "random; default: the task's recipe)."})
     loss_type: str = field(default="infonce", metadata={"help": "Contrastive loss (infonce: in-batch negatives).", "choices": ["bpr", "infonce"]})
     eval_queries: int = field(default=200, metadata={"help": "Dev queries evaluated (0: all)."})
     kb_size: int | None = field(default=None, metadata={"help": "Cut the small KB to N documents (default: all 10k)."})
@@ -53,6 +55,14 @@ class DemoArguments:
                                                          "(about 75 s)."})
     retrain: bool = field(default=False, metadata={"help": "Train again even if a cached model exists."})
     num_threads: int = field(default=2, metadata={"help": "torch threads."})
+
+
+    def with_task_recipe(self) -> "DemoArguments":
+        """These arguments with each recipe setting left unset taken from the task's `DemoRecipe`."""
+        if self.task == "all":
+            raise ValueError("with_task_recipe needs one task, not 'all'")
+        recipe = asdict(get_task(self.task).demo_recipe)
+        return replace(self, **{name: value for name, value in recipe.items() if getattr(self, name) is None})
 
 
 def bf16_is_faster() -> bool:
@@ -77,6 +87,7 @@ def _run_builder(task: str, data_dir: Path) -> None:
 
 
 def _model_key(args: DemoArguments, data_dir: Path) -> str:
+    args = args.with_task_recipe()
     recipe = {k: v for k, v in asdict(args).items()
               if k in ("task", "max_steps", "learning_rate", "full_finetune", "batch_size", "n_neg_per_pos", "loss_type")}
     recipe["data"] = hashlib.sha256((data_dir / "train.jsonl").read_bytes()).hexdigest()
@@ -92,7 +103,7 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     from onegen.pipelines import save_model_with_pipeline
     from onegen.trainers import OneGenTrainer, OneGenTrainingConfig
 
-    task = get_task(args.task)
+    args, task = args.with_task_recipe(), get_task(args.task)
     mode, max_length = task.retrieval_mode, task.max_length
     base, tokenizer = load_default_base_model(Path(args.cache_dir or default_cache_dir()))
     # The model gets the tokens its training data was written with (the dataset's build_info.json).
@@ -159,6 +170,7 @@ def show_examples(model_dir: Path, data_dir: Path, args: DemoArguments, cache: P
 
 def run_task(args: DemoArguments, cache: Path) -> Path:
     """Steps 2 to 5 for `args.task`; returns the evaluation report's path."""
+    args = args.with_task_recipe()
     data_dir = cache / "datasets" / args.task
     print(f"\n[2/5] Dataset: {args.task} --small")
     if not (data_dir / "train.jsonl").is_file():

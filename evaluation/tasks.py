@@ -11,6 +11,16 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class DemoRecipe:
+    """How `onegen demo` fine-tunes SmolLM2-135M on a task (LoRA r=16, batch 8): the settings its README figures
+    were measured with. Each is overridden by the demo's flag of the same name."""
+
+    max_steps: int
+    learning_rate: float
+    n_neg_per_pos: int
+
+
+@dataclass(frozen=True)
 class Task:
     """One evaluation task.
 
@@ -24,6 +34,7 @@ class Task:
         headlines: `(column title, result key)` of the metrics in the printed table and in model cards.
         hub_task_type: the Hub's task type of the results (`model-index`), with `hub_task_name`.
         max_length: the token length `onegen demo` trains with (longest training conversations of the small build).
+        demo_recipe: the rest of `onegen demo`'s training recipe for the task.
     """
 
     name: str
@@ -34,6 +45,7 @@ class Task:
     hub_task_type: str
     hub_task_name: str
     max_length: int
+    demo_recipe: DemoRecipe
 
     @property
     def context_tags(self) -> bool:
@@ -60,16 +72,19 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     Task(name="wn-el", builder="wn_el", retrieval_mode="link", qa=False, max_length=128,
          headlines=(*_RETRIEVAL, ("inKB-acc", "in_kb_accuracy"), ("emit", "emission_exact"),
                     ("extra", "retrievals_extra"), ("gen-acc", "e2e_recall"), ("gen-F1", "e2e_f1")),
-         hub_task_type="text-retrieval", hub_task_name="Entity linking"),
+         hub_task_type="text-retrieval", hub_task_name="Entity linking",
+         demo_recipe=DemoRecipe(max_steps=240, learning_rate=1e-3, n_neg_per_pos=3)),
     Task(name="rd-1913", builder="rd_1913", retrieval_mode="insert", qa=True, max_length=256,
          headlines=(*_RETRIEVAL, ("read-EM", "reader_exact_match"), ("emit", "emission_exact"),
                     ("gen-R@1", "e2e_support"), ("EM", "exact_match"), ("F1", "f1")),
-         hub_task_type="question-answering", hub_task_name="Single-hop QA"),
+         hub_task_type="question-answering", hub_task_name="Single-hop QA",
+         demo_recipe=DemoRecipe(max_steps=160, learning_rate=1e-3, n_neg_per_pos=3)),
     Task(name="wn-2hop", builder="wn_2hop", retrieval_mode="insert", qa=True, max_length=320,
          headlines=(("hop1 Acc@10", "hop1/accuracy@10"), ("hop2 Acc@10", "hop2/accuracy@10"),
                     ("support@10", "support@10"), ("emit", "emission_exact"), ("missing", "retrievals_missing"),
                     ("gen-support", "e2e_support"), ("EM", "exact_match"), ("F1", "f1")),
-         hub_task_type="question-answering", hub_task_name="Multi-hop QA"),
+         hub_task_type="question-answering", hub_task_name="Multi-hop QA",
+         demo_recipe=DemoRecipe(max_steps=96, learning_rate=3e-4, n_neg_per_pos=3)),
 )}
 QA_TASKS = tuple(name for name, task in TASKS.items() if task.qa)
 
@@ -82,4 +97,4 @@ def get_task(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}") from None
 
 
-__all__ = ["QA_TASKS", "TASKS", "Task", "get_task"]
+__all__ = ["QA_TASKS", "TASKS", "DemoRecipe", "Task", "get_task"]

@@ -1,0 +1,32 @@
+"""`onegen demo`'s training recipe: each setting left unset comes from the task's `DemoRecipe`, a flag wins, and
+the cached model's key is computed from the resolved recipe (so `--max_steps 160` and the default 160 share it)."""
+
+import json
+
+import pytest
+
+from onegen.evaluation.demo import DemoArguments, _model_key
+from onegen.evaluation.tasks import TASKS
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_unset_settings_come_from_the_task_recipe(task):
+    recipe = TASKS[task].demo_recipe
+    resolved = DemoArguments(task=task).with_task_recipe()
+    assert (resolved.max_steps, resolved.learning_rate, resolved.n_neg_per_pos) == (
+        recipe.max_steps, recipe.learning_rate, recipe.n_neg_per_pos)
+    overridden = DemoArguments(task=task, max_steps=7, learning_rate=0.5, n_neg_per_pos=1).with_task_recipe()
+    assert (overridden.max_steps, overridden.learning_rate, overridden.n_neg_per_pos) == (7, 0.5, 1)
+
+
+def test_model_key_uses_the_resolved_recipe(tmp_path):
+    (tmp_path / "train.jsonl").write_text(json.dumps({"messages": []}) + "\n")
+    recipe = TASKS["wn-el"].demo_recipe
+    default = _model_key(DemoArguments(task="wn-el"), tmp_path)
+    assert default == _model_key(DemoArguments(task="wn-el", max_steps=recipe.max_steps), tmp_path)
+    assert default != _model_key(DemoArguments(task="wn-el", max_steps=recipe.max_steps + 1), tmp_path)
+
+
+def test_all_has_no_single_recipe():
+    with pytest.raises(ValueError, match="one task"):
+        DemoArguments(task="all").with_task_recipe()
