@@ -78,7 +78,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
          headlines=(*_RETRIEVAL, ("read-EM", "reader_exact_match"), ("emit", "emission_exact"),
                     ("gen-R@1", "e2e_support"), ("EM", "exact_match"), ("F1", "f1")),
          hub_task_type="question-answering", hub_task_name="Single-hop QA",
-         demo_recipe=DemoRecipe(max_steps=200, learning_rate=1e-3, n_neg_per_pos=3)),
+         demo_recipe=DemoRecipe(max_steps=160, learning_rate=1e-3, n_neg_per_pos=3)),
     Task(name="wn-2hop", builder="wn_2hop", retrieval_mode="insert", qa=True, max_length=320,
          headlines=(("hop1 Acc@10", "hop1/accuracy@10"), ("hop2 Acc@10", "hop2/accuracy@10"),
                     ("support@10", "support@10"), ("emit", "emission_exact"), ("missing", "retrievals_missing"),
