@@ -56,7 +56,6 @@ class DemoArguments:
     retrain: bool = field(default=False, metadata={"help": "Train again even if a cached model exists."})
     num_threads: int = field(default=2, metadata={"help": "torch threads."})
 
-
     def with_task_recipe(self) -> "DemoArguments":
         """These arguments with each recipe setting left unset taken from the task's `DemoRecipe`."""
         if self.task == "all":

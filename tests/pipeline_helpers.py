@@ -9,7 +9,6 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 
 ARCHS = ["llama", "qwen2", "gpt2"]
-# The pipeline tests' models: `OneGenModelTester(arch, with_pad=True).get_model(context_tags=TAGS)` (insert mode).
 TAGS = ("<p>", "</p>")
 DOCS = [
     "paris is the capital of france",
@@ -92,6 +91,17 @@ def link_target(text: str, mentions: list[str], query_token: str, continuation_t
             out[-1] += query_token + continuation_token
             pending.pop(0)
     return " ".join(out)
+
+
+class PipelineModelTester(OneGenModelTester):
+    """The pipeline and index tests' setting of `OneGenModelTester`: a tokenizer with a pad token, and models in
+    insert mode with the `TAGS` context tags (unless told otherwise)."""
+
+    def __init__(self, arch="llama", **kwargs):
+        super().__init__(arch, **{"with_pad": True, **kwargs})
+
+    def get_model(self, **kwargs):
+        return super().get_model(**{"context_tags": TAGS, **kwargs})
 
 
 def link_prompt(tokenizer, text: str) -> str:

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from onegen_model_tester import OneGenModelTester
-from pipeline_helpers import DOCS, TAGS
+from pipeline_helpers import DOCS, PipelineModelTester
 from transformers import logging as hf_logging
 from transformers import pipeline
 from transformers.testing_utils import CaptureLogger
@@ -53,7 +52,7 @@ def test_train_help_shows_the_onegen_options_first():
 
 
 def test_pipeline_warns_once_when_the_length_passes_the_context():
-    model, tokenizer = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)  # context: 256 positions
+    model, tokenizer = PipelineModelTester().get_model()  # context: 256 positions
     rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=DOCS)
     logger = logging.getLogger("onegen.pipelines.pipeline_onegen")
     with CaptureLogger(logger) as captured:
@@ -71,7 +70,7 @@ def test_pipeline_warns_once_when_the_length_passes_the_context():
 def test_model_cards_name_hub_ids_only(tmp_path):
     from model_card import build_model_card, hub_model_id
 
-    model, _ = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    model, _ = PipelineModelTester().get_model()
     for local in ("/root/.cache/onegen/smollm2-135m-instruct", "./runs/base", "~/models/base", str(tmp_path)):
         assert hub_model_id(local) is None
         assert build_model_card("org/onegen", model.config, [], base_model=local).data.base_model is None

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from onegen_model_tester import OneGenModelTester
-from pipeline_helpers import DOCS, TAGS
+from pipeline_helpers import DOCS, PipelineModelTester
 from safetensors.torch import save_file
 
 from onegen import DocumentIndex
@@ -19,7 +18,7 @@ from onegen.pipelines.document_index import fingerprints_match
 
 @pytest.fixture(scope="module")
 def model_and_tokenizer():
-    return OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    return PipelineModelTester().get_model()
 
 
 def _queries(model, tokenizer):
@@ -136,19 +135,19 @@ def test_approximate_indexes_find_the_exact_neighbours_on_a_small_corpus(model_a
 
 def test_an_index_built_by_another_model_is_refused(tmp_path, model_and_tokenizer):
     model, tokenizer = model_and_tokenizer
-    other, other_tokenizer = OneGenModelTester("llama", seed=1, with_pad=True).get_model(context_tags=TAGS)
+    other, other_tokenizer = PipelineModelTester(seed=1).get_model()
     index = DocumentIndex.build(model, tokenizer, DOCS)
     index.save(tmp_path / "index")
     with pytest.raises(ValueError, match="built by another model"):
         DocumentIndex.load(tmp_path / "index", model=other)
     with pytest.raises(ValueError, match="built by another model"):
         index.add(other, other_tokenizer, ["a small dog"])
-    gpt2, _ = OneGenModelTester("gpt2", with_pad=True).get_model(context_tags=TAGS)  # another architecture, same width
+    gpt2, _ = PipelineModelTester("gpt2").get_model()  # another architecture, same width
     with pytest.raises(ValueError, match="built by another model"):
         index.check_model(gpt2)
     # The fingerprint ignores the dtype: fp16 and bf16 copies of the same weights are the same model.
     for dtype in (torch.float16, torch.bfloat16):
-        copy = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)[0].to(dtype)
+        copy = PipelineModelTester().get_model()[0].to(dtype)
         index.check_model(copy)
         DocumentIndex.load(tmp_path / "index", model=copy)
     # An index saved before fingerprints were dtype-blind says what to do.
@@ -232,7 +231,7 @@ def test_without_faiss_the_torch_search_serves(tmp_path, model_and_tokenizer):
 
 def test_fingerprint_samples_tensors_beyond_float32_precision():
     """A float linspace over 2**24+ elements overshoots the last index; the fingerprint must not."""
-    model, tokenizer = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    model, tokenizer = PipelineModelTester().get_model()
     embeddings = model.get_input_embeddings()
     embeddings.weight = torch.nn.Parameter(torch.zeros(2**24 // 64 + 7, 64))  # 16.8M > 2**24 elements
     fingerprint = model_fingerprint(model)

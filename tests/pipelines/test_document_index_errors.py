@@ -3,15 +3,14 @@
 import json
 
 import pytest
-from onegen_model_tester import OneGenModelTester
-from pipeline_helpers import DOCS, TAGS
+from pipeline_helpers import DOCS, PipelineModelTester
 
 from onegen import DocumentIndex
 
 
 @pytest.fixture(scope="module")
 def model_and_tokenizer():
-    return OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    return PipelineModelTester().get_model()
 
 
 REBUILD = r"Rebuild it with DocumentIndex\.build\(model, tokenizer, corpus\)\.save\("

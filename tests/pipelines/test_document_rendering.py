@@ -2,8 +2,7 @@
 inserts it, the evaluation's retrievers index it and the dataset builders write it to `db.jsonl`, so a titled document
 is never encoded from text the model was not trained on."""
 import torch
-from onegen_model_tester import OneGenModelTester
-from pipeline_helpers import PROMPTS, TAGS, greedy_continuations, query_after
+from pipeline_helpers import PROMPTS, PipelineModelTester, greedy_continuations, query_after
 from transformers import pipeline
 
 from onegen import DocumentIndex
@@ -27,7 +26,7 @@ def test_a_title_goes_on_its_own_line_unless_the_text_begins_with_it():
 
 
 def test_the_index_encodes_and_the_pipeline_inserts_the_models_rendering():
-    model, tokenizer = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    model, tokenizer = PipelineModelTester().get_model()
     index = DocumentIndex.build(model, tokenizer, TITLED)
     rendered = model.encode_documents([render_document(d) for d in TITLED], tokenizer).embeddings
     untitled = model.encode_documents([d["text"] for d in TITLED], tokenizer).embeddings

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from onegen_model_tester import OneGenModelTester
-from pipeline_helpers import DOCS, TAGS
+from pipeline_helpers import DOCS, PipelineModelTester
 from safetensors.torch import load_file
 
 from onegen import DocumentIndex
@@ -101,7 +100,7 @@ def test_search_parameters_at_load_per_call_and_by_setter(tmp_path, data):
         FaissHNSW(32, nprobe=3)
 
     # Through DocumentIndex: at load, per call, and by the setter.
-    model, tokenizer = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    model, tokenizer = PipelineModelTester().get_model()
     corpus = [f"{d} {i}" for i in range(12) for d in DOCS]
     DocumentIndex.build(model, tokenizer, corpus, index_type="ivf", nlist=8, nprobe=1).save(tmp_path / "index")
     doc_queries = model.encode_queries(["a river", "the capital"], tokenizer).embeddings
@@ -146,7 +145,7 @@ def test_vectors_writer_writes_a_plain_safetensors_file(tmp_path):
 def test_an_index_saved_in_format_1_is_converted(tmp_path, name, caplog):
     """Folders written by the format-1 code (tests/pipelines/fixtures) load as they are, in memory, with the exact
     command that rewrites them; rewritten, they load memory-mapped with the same documents and search results."""
-    model, tokenizer = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    model, tokenizer = PipelineModelTester().get_model()
     folder = tmp_path / name
     shutil.copytree(FIXTURES / name, folder)
     old_config = json.loads((folder / "index_config.json").read_text())

@@ -6,8 +6,7 @@ import sys
 
 import pytest
 import torch
-from onegen_model_tester import OneGenModelTester
-from pipeline_helpers import DOCS, TAGS
+from pipeline_helpers import DOCS, PipelineModelTester
 
 from onegen import DocumentIndex
 from onegen.pipelines.corpus_reader import CorpusColumns
@@ -16,7 +15,7 @@ from onegen.pipelines.index_builder import build_index, work_folder
 
 @pytest.fixture(scope="module")
 def model_and_tokenizer():
-    return OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    return PipelineModelTester().get_model()
 
 
 def corpus_rows(n: int = 23) -> list[dict]:

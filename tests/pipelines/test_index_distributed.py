@@ -11,8 +11,7 @@ import time
 
 import pytest
 import torch
-from onegen_model_tester import OneGenModelTester
-from pipeline_helpers import DOCS, TAGS
+from pipeline_helpers import DOCS, PipelineModelTester
 
 from onegen import DocumentIndex
 from onegen.pipelines.index_builder import build_index
@@ -42,7 +41,7 @@ def accelerate_launch(args, timeout=600):
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
-    model, tokenizer = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    model, tokenizer = PipelineModelTester().get_model()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder, model
@@ -106,7 +105,7 @@ def test_a_killed_build_resumes_and_ends_with_the_same_index(tmp_path, saved_mod
     assert info["documents_encoded"] == 1000 - 10 * len(finished)
     assert not work.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["index", "kb.jsonl"]
 
-    _, tokenizer = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    _, tokenizer = PipelineModelTester().get_model()
     fresh = build_index(model, tokenizer, tmp_path / "kb.jsonl", tmp_path / "fresh", shard_size=10, batch_size=5,
                         show_progress_bar=False)  # in this process, never interrupted
     assert_same(DocumentIndex.load(tmp_path / "index", model=model), DocumentIndex.load(fresh))

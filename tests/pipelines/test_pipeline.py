@@ -10,7 +10,7 @@ from pipeline_helpers import (
     ENTITIES,
     LINK_EXAMPLES,
     PROMPTS,
-    TAGS,
+    PipelineModelTester,
     greedy_continuations,
     link_prompt,
     link_target,
@@ -36,8 +36,7 @@ def setup(arch, index_class=DocumentIndex):
     """`"qwen2-sliding"`: Qwen2 with sliding-window layers (window above the context, so results are those of full
     attention), whose cache cannot be sliced by rows: the decoding loop's fallback path."""
     window = 512 if arch == "qwen2-sliding" else None
-    tester = OneGenModelTester(arch.removesuffix("-sliding"), with_pad=True, sliding_window=window)
-    model, tokenizer = tester.get_model(context_tags=TAGS)
+    model, tokenizer = PipelineModelTester(arch.removesuffix("-sliding"), sliding_window=window).get_model()
     index = index_class.build(model, tokenizer, DOCS)
     return model, tokenizer, index, pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=index)
 
@@ -257,7 +256,7 @@ def test_bad_input_gets_a_clear_error():
         rag(PROMPTS[0], index=small, top_k=3, max_new_tokens=4)
     with pytest.raises(ValueError, match="document index is empty"):
         OneGenRAGPipeline(model=model, tokenizer=tokenizer, index=DocumentIndex(64))
-    other, other_tokenizer = OneGenModelTester("llama", seed=1, with_pad=True).get_model(context_tags=TAGS)
+    other, other_tokenizer = PipelineModelTester(seed=1).get_model()
     with pytest.raises(ValueError, match="built by another model"):
         rag(PROMPTS[0], index=DocumentIndex.build(other, other_tokenizer, DOCS))
     with pytest.raises(ValueError, match="built by another model"):

@@ -8,8 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from onegen_model_tester import OneGenModelTester
-from pipeline_helpers import DOCS, PROMPTS, TAGS, greedy_continuations, query_after
+from pipeline_helpers import DOCS, PROMPTS, PipelineModelTester, greedy_continuations, query_after
 from transformers import pipeline
 
 from onegen import DocumentIndex
@@ -17,7 +16,7 @@ from onegen.pipelines import save_model_with_pipeline
 
 
 def test_saved_pipeline_runs_in_a_fresh_process_without_onegen(tmp_path):
-    model, tokenizer = OneGenModelTester("qwen2", with_pad=True).get_model(context_tags=TAGS)
+    model, tokenizer = PipelineModelTester("qwen2").get_model()
     save_model_with_pipeline(model, tokenizer, tmp_path / "model")
     index = DocumentIndex.build(model, tokenizer, DOCS)
     index.save(tmp_path / "index")
@@ -84,7 +83,7 @@ def test_saved_pipeline_runs_in_a_fresh_process_without_onegen(tmp_path):
 
 
 def test_saving_refuses_a_folder_that_is_not_a_model(tmp_path):
-    model, tokenizer = OneGenModelTester("llama", with_pad=True).get_model(context_tags=TAGS)
+    model, tokenizer = PipelineModelTester().get_model()
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a model folder"):
         save_model_with_pipeline(model, tokenizer, tmp_path)
