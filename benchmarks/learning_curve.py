@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--kb_size", type=int, default=2000)
     parser.add_argument("--learning_rate", type=float, default=None, help="default: the task's demo recipe")
     parser.add_argument("--n_neg_per_pos", type=int, default=None, help="default: the task's demo recipe")
+    parser.add_argument("--contrastive_temperature", type=float, default=None, help="default: the task's demo recipe")
     parser.add_argument("--batch_size", type=int, default=DemoArguments.batch_size)
     parser.add_argument("--full_finetune", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
@@ -96,7 +97,8 @@ def main() -> None:
 
     cache = Path(default_cache_dir())
     demo_args = replace(DemoArguments(), task=args.task, max_steps=args.max_steps, learning_rate=args.learning_rate,
-                        n_neg_per_pos=args.n_neg_per_pos, batch_size=args.batch_size,
+                        n_neg_per_pos=args.n_neg_per_pos,
+                        contrastive_temperature=args.contrastive_temperature, batch_size=args.batch_size,
                         full_finetune=args.full_finetune, num_threads=args.threads)
     data_dir = cache / "datasets" / args.task
     model_dir = cache / "models" / f"onegen-smollm2-{args.task}-{_model_key(demo_args, data_dir)}"

@@ -47,6 +47,8 @@ class DemoArguments:
     batch_size: int = field(default=8, metadata={"help": "Training examples per step."})
     n_neg_per_pos: int | None = field(default=None, metadata={"help": "Negatives per query token (hard first, then "
                                                                        "random; default: the task's recipe)."})
+    contrastive_temperature: float | None = field(
+        default=None, metadata={"help": "Temperature of the contrastive loss (default: the task's recipe)."})
     loss_type: str = field(default="infonce", metadata={"help": "Contrastive loss (infonce: in-batch negatives).", "choices": ["bpr", "infonce"]})
     eval_queries: int = field(default=200, metadata={"help": "Dev queries evaluated (0: all)."})
     kb_size: int | None = field(default=None, metadata={"help": "Cut the small KB to N documents (default: all 10k)."})
@@ -88,7 +90,8 @@ def _run_builder(task: str, data_dir: Path) -> None:
 def _model_key(args: DemoArguments, data_dir: Path) -> str:
     args = args.with_task_recipe()
     recipe = {k: v for k, v in asdict(args).items()
-              if k in ("task", "max_steps", "learning_rate", "full_finetune", "batch_size", "n_neg_per_pos", "loss_type")}
+              if k in ("task", "max_steps", "learning_rate", "full_finetune", "batch_size", "n_neg_per_pos", "loss_type",
+                       "contrastive_temperature")}
     recipe["data"] = hashlib.sha256((data_dir / "train.jsonl").read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -115,7 +118,8 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     config = OneGenTrainingConfig(
         output_dir=str(model_dir.parent / f".{model_dir.name}-run"), per_device_train_batch_size=args.batch_size,
         max_steps=args.max_steps, learning_rate=args.learning_rate, warmup_steps=0.05, lr_scheduler_type="cosine",
-        loss_type=args.loss_type, n_neg_per_pos=args.n_neg_per_pos, max_length=max_length, doc_max_length=96,
+        loss_type=args.loss_type, contrastive_temperature=args.contrastive_temperature,
+        n_neg_per_pos=args.n_neg_per_pos, max_length=max_length, doc_max_length=96,
         logging_steps=10,
         save_strategy="no", report_to=[], use_cpu=True, bf16=bf16_is_faster(), seed=0, disable_tqdm=False,
     )

@@ -18,6 +18,7 @@ class DemoRecipe:
     max_steps: int
     learning_rate: float
     n_neg_per_pos: int
+    contrastive_temperature: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
          headlines=(*_RETRIEVAL, ("read-EM", "reader_exact_match"), ("emit", "emission_exact"),
                     ("gen-R@1", "e2e_support"), ("EM", "exact_match"), ("F1", "f1")),
          hub_task_type="question-answering", hub_task_name="Single-hop QA",
-         demo_recipe=DemoRecipe(max_steps=160, learning_rate=1e-3, n_neg_per_pos=3)),
+         demo_recipe=DemoRecipe(max_steps=160, learning_rate=1e-3, n_neg_per_pos=3, contrastive_temperature=0.02)),
     Task(name="wn-2hop", builder="wn_2hop", retrieval_mode="insert", qa=True, max_length=320,
          headlines=(("hop1 Acc@10", "hop1/accuracy@10"), ("hop2 Acc@10", "hop2/accuracy@10"),
                     ("support@10", "support@10"), ("emit", "emission_exact"), ("missing", "retrievals_missing"),

@@ -2,6 +2,7 @@
 the cached model's key is computed from the resolved recipe (so `--max_steps 160` and the default 160 share it)."""
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -11,12 +12,13 @@ from onegen.evaluation.tasks import TASKS
 
 @pytest.mark.parametrize("task", list(TASKS))
 def test_unset_settings_come_from_the_task_recipe(task):
-    recipe = TASKS[task].demo_recipe
-    resolved = DemoArguments(task=task).with_task_recipe()
-    assert (resolved.max_steps, resolved.learning_rate, resolved.n_neg_per_pos) == (
-        recipe.max_steps, recipe.learning_rate, recipe.n_neg_per_pos)
-    overridden = DemoArguments(task=task, max_steps=7, learning_rate=0.5, n_neg_per_pos=1).with_task_recipe()
-    assert (overridden.max_steps, overridden.learning_rate, overridden.n_neg_per_pos) == (7, 0.5, 1)
+    recipe = asdict(TASKS[task].demo_recipe)
+    resolved = asdict(DemoArguments(task=task).with_task_recipe())
+    assert {name: resolved[name] for name in recipe} == recipe
+    flags = {"max_steps": 7, "learning_rate": 0.5, "n_neg_per_pos": 1, "contrastive_temperature": 0.3}
+    assert set(flags) == set(recipe)  # every recipe setting has its flag
+    overridden = asdict(DemoArguments(task=task, **flags).with_task_recipe())
+    assert {name: overridden[name] for name in flags} == flags
 
 
 def test_model_key_uses_the_resolved_recipe(tmp_path):
