@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -28,7 +28,7 @@ from onegen.chat_utils import plain_messages
 from onegen.default_model import DEFAULT_BASE_MODEL_NAME, default_cache_dir, load_default_base_model
 from onegen.file_utils import atomic_directory
 
-from .tasks import TASKS, get_task
+from .tasks import TASKS, DemoRecipe, get_task
 
 
 @dataclass
@@ -89,9 +89,8 @@ def _run_builder(task: str, data_dir: Path) -> None:
 
 def _model_key(args: DemoArguments, data_dir: Path) -> str:
     args = args.with_task_recipe()
-    recipe = {k: v for k, v in asdict(args).items()
-              if k in ("task", "max_steps", "learning_rate", "full_finetune", "batch_size", "n_neg_per_pos", "loss_type",
-                       "contrastive_temperature")}
+    keyed = ("task", "full_finetune", "batch_size", "loss_type", *(f.name for f in fields(DemoRecipe)))
+    recipe = {k: v for k, v in asdict(args).items() if k in keyed}
     recipe["data"] = hashlib.sha256((data_dir / "train.jsonl").read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -119,8 +118,7 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
         output_dir=str(model_dir.parent / f".{model_dir.name}-run"), per_device_train_batch_size=args.batch_size,
         max_steps=args.max_steps, learning_rate=args.learning_rate, warmup_steps=0.05, lr_scheduler_type="cosine",
         loss_type=args.loss_type, contrastive_temperature=args.contrastive_temperature,
-        n_neg_per_pos=args.n_neg_per_pos, max_length=max_length, doc_max_length=96,
-        logging_steps=10,
+        n_neg_per_pos=args.n_neg_per_pos, max_length=max_length, doc_max_length=96, logging_steps=10,
         save_strategy="no", report_to=[], use_cpu=True, bf16=bf16_is_faster(), seed=0, disable_tqdm=False,
     )
     print(f"      {'bf16 autocast' if config.bf16 else 'float32 (this CPU has no fast bf16)'}, "
