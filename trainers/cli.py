@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             "OneGen model (LoRA merged)" if training_args.merge_adapter
             else "LoRA adapter and its untrained OneGen model")
         logger.warning(f"Saved the {what} to {training_args.output_dir}")
+    # Leave the process group before exit: left to interpreter teardown, a gloo rank can abort ("terminate called
+    # without an active exception") after a finished run.
+    trainer.accelerator.end_training()
     return 0
 
 
