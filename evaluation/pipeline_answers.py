@@ -43,9 +43,10 @@ def build_index(model, tokenizer, kb: list[dict], batch_size: int = 16, cache_di
 
 
 def run_pipeline(model, tokenizer, index, records: list[dict], max_new_tokens: int = 32, batch_size: int = 8,
-                 use_chat_template: bool = True, max_retrievals: int | None = None) -> list[dict]:
-    """`pipeline("onegen-rag")` over each record's prompt (greedy, one document per retrieval); returns its outputs
-    (`generated_text` with the special tokens kept, `retrievals`)."""
+                 use_chat_template: bool = True, max_retrievals: int | None = None,
+                 retrieval_mode: str | None = None) -> list[dict]:
+    """`pipeline("onegen-rag")` over each record's prompt (greedy, one document per retrieval, in `retrieval_mode`,
+    default the model's); returns its outputs (`generated_text` with the special tokens kept, `retrievals`)."""
     rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=index)
     chat = uses_chat_template(tokenizer, use_chat_template)
     outputs = []
@@ -59,7 +60,7 @@ def run_pipeline(model, tokenizer, index, records: list[dict], max_new_tokens: i
             rendered = [render_prompt(tokenizer, r["messages"], False) for r in batch]
             inputs, kwargs = [text for text, _ in rendered], {"add_special_tokens": rendered[0][1]}
         result = rag(inputs, batch_size=batch_size, top_k=1, max_new_tokens=max_new_tokens,
-                     max_retrievals=max_retrievals, skip_special_tokens=False, **kwargs)
+                     max_retrievals=max_retrievals, retrieval_mode=retrieval_mode, skip_special_tokens=False, **kwargs)
         outputs += result
     return outputs
 
@@ -102,7 +103,7 @@ def run_pipeline_rag(model, tokenizer, kb: list[dict], records: list[dict], rank
     for record, ranking in logging.tqdm(list(zip(records, rankings)), desc="pipeline-RAG answers", unit="query"):
         messages = plain_messages(record["messages"][:-1])
         outputs.append(rag(messages, index=FixedRanking(kb, ranking), top_k=1, max_new_tokens=max_new_tokens,
-                           max_retrievals=max_retrievals, skip_special_tokens=False))
+                           max_retrievals=max_retrievals, retrieval_mode="insert", skip_special_tokens=False))
     return outputs
 
 

@@ -88,6 +88,9 @@ TASKS: dict[str, Task] = {task.name: task for task in (
          demo_recipe=DemoRecipe(max_steps=96, learning_rate=3e-4, n_neg_per_pos=3)),
 )}
 QA_TASKS = tuple(name for name, task in TASKS.items() if task.qa)
+# `onegen demo --task all --shared_model`: one model trained on the three tasks' train splits together, for as many
+# steps as the three recipes (240 + 160 + 96); each batch draws from the mixed rows, so in proportion to the splits.
+SHARED_DEMO_RECIPE = DemoRecipe(max_steps=496, learning_rate=1e-3, n_neg_per_pos=3)
 
 
 def get_task(name: str) -> Task:
@@ -98,4 +101,4 @@ def get_task(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}") from None
 
 
-__all__ = ["QA_TASKS", "TASKS", "DemoRecipe", "Task", "get_task"]
+__all__ = ["QA_TASKS", "SHARED_DEMO_RECIPE", "TASKS", "DemoRecipe", "Task", "get_task"]

@@ -60,7 +60,8 @@ class OneGenConfig(PreTrainedConfig):
             Its vocabulary id.
         retrieval_mode (`str`, *optional*, defaults to `"insert"`):
             `"insert"` (retrieve then generate: the retrieved text is inserted and decoding continues) or `"link"`
-            (generate then retrieve, e.g. entity linking: nothing is inserted).
+            (generate then retrieve, e.g. entity linking: nothing is inserted): the pipeline's default, which a call
+            overrides with `retrieval_mode=` (a model trained on both kinds of data serves both).
 
     Field names avoid generation parameters (`temperature`, `top_k`, ...), which transformers keeps out of model
     configs.
@@ -115,6 +116,15 @@ class OneGenConfig(PreTrainedConfig):
             raise ValueError(f"OneGenConfig: special tokens must have distinct ids, got {ids}")
         # Tying lives in the wrapped model; mirror it so transformers' tying logic sees one consistent answer.
         self.tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
+
+    @property
+    def retrieval_modes(self) -> tuple[str, ...]:
+        """The modes this model was built for: `retrieval_mode` first, and the other one too when the model has the
+        tokens of both (context tags for insert, a continuation token for link), as one trained on both kinds of
+        data has."""
+        if self.context_start_token is not None and self.continuation_token is not None:
+            return (self.retrieval_mode, *(mode for mode in RETRIEVAL_MODES if mode != self.retrieval_mode))
+        return (self.retrieval_mode,)
 
     @property
     def special_token_ids(self) -> dict[str, int]:

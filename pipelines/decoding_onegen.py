@@ -203,7 +203,7 @@ class _DecodingState:
 
 @torch.no_grad()
 def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=None, generation_config=None, *,
-                    retriever, max_retrievals: int | None = None, streamer=None,
+                    retriever, max_retrievals: int | None = None, streamer=None, retrieval_mode: str | None = None,
                     **model_kwargs) -> OneGenGenerateOutput:
     r"""
     Decode with retrieval inside the loop. Call it through `generate`, which prepares the cache, the logits
@@ -222,6 +222,7 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
         max_retrievals (`int`, *optional*): retrievals allowed per row; after that the query token is masked out of
             the next-token distribution and decoding goes on without retrieval. `None` = no cap.
         streamer (`BaseStreamer`, *optional*): receives the prompt, then every sampled or inserted token (batch 1).
+        retrieval_mode (`str`, *optional*): `"insert"` or `"link"` for this call; defaults to the model config's.
         model_kwargs: from `generate`: the empty cache (`cache`, or `past_key_values` before transformers 5.24),
             `attention_mask` (None when all ones), `use_cache`; the rest is ignored (position ids are rebuilt here for
             every forward).
@@ -232,7 +233,10 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
     start_time = time.perf_counter()
     config = model.config
     query_id = config.query_token_id
-    link_mode = config.retrieval_mode == "link"
+    retrieval_mode = retrieval_mode or config.retrieval_mode
+    if retrieval_mode not in ("insert", "link"):
+        raise ValueError(f"retrieval_mode must be 'insert' or 'link', got {retrieval_mode!r}")
+    link_mode = retrieval_mode == "link"
     continuation_id = config.continuation_token_id if link_mode else None
     cache = model_kwargs.get(_CACHE_NAME)
     if cache is None:

@@ -32,6 +32,8 @@ logger = logging.get_logger(__name__)
 TASK = "onegen-rag"
 DEFAULT_MAX_NEW_TOKENS = 256
 DEFAULT_MAX_RETRIEVALS_INSERT = 5  # the original OneGen's `max_retrieval_cnt`
+# OneGenConfig's modes, repeated here because this file travels without the `onegen` package.
+RETRIEVAL_MODES = ("insert", "link")
 # Call kwargs that go to `generate` besides GenerationConfig fields. `top_k` is not one: here it counts documents.
 _GENERATE_EXTRA_KWARGS = {"generation_config", "logits_processor", "stopping_criteria"}
 
@@ -40,11 +42,11 @@ class _Retriever:
     """Searches `index` for query vectors and prepares the token ids to insert (`insert` mode): each hit as
     `<context_start> text <context_end>` (tags when the model has them), its text without document tokens."""
 
-    def __init__(self, index, tokenizer, config, top_k: int, render_document):
+    def __init__(self, index, tokenizer, config, top_k: int, render_document, insert: bool):
         # `render_document` is the model's (`OneGenForCausalLM.render_document`): a hit is inserted as the very text
         # it was encoded from.
         self.index, self.tokenizer, self.top_k, self.render_document = index, tokenizer, top_k, render_document
-        self.insert = config.retrieval_mode == "insert"
+        self.insert = insert
         self.doc_token = config.doc_token
         self.start = [config.context_start_token_id] if config.context_start_token_id is not None else []
         self.end = [config.context_end_token_id] if config.context_end_token_id is not None else []
@@ -111,9 +113,10 @@ class OneGenRAGPipeline(Pipeline):
             with this model. May also be given per call. An index built by another model is refused.
 
     Call kwargs (also accepted at construction): `index`, `top_k` (documents per retrieval, default 1; in insert
-    mode all are inserted in rank order), `max_retrievals` (per input; default 5 in insert mode, none in link mode),
-    `max_new_tokens` (default 256), `do_sample` (default False) and any other `GenerationConfig` field or a
-    `generation_config`, `logits_processor`, `stopping_criteria`, `streamer` (batch size 1), `batch_size`,
+    mode all are inserted in rank order), `retrieval_mode` (`"insert"` or `"link"`, default the model config's: a
+    model trained on both kinds of data serves both), `max_retrievals` (per input; default 5 in insert mode, none
+    in link mode), `max_new_tokens` (default 256), `do_sample` (default False) and any other `GenerationConfig`
+    field or a `generation_config`, `logits_processor`, `stopping_criteria`, `streamer` (batch size 1), `batch_size`,
     `add_special_tokens`, `continue_final_message`, `skip_special_tokens` (default False, so the query token and
     the context tags stay visible), `return_tensors` (add `generated_token_ids`), `return_stats` (timings and
     forward-token counts of the batch). Sampling `top_k` goes through `generation_config`, as `top_k` counts
@@ -163,9 +166,10 @@ class OneGenRAGPipeline(Pipeline):
             raise ValueError("The document index is empty: add documents before generating with it")
         return index
 
-    def _sanitize_parameters(self, index=None, top_k=None, max_retrievals=None, streamer=None, return_stats=None,
-                             return_tensors=None, add_special_tokens=None, continue_final_message=None,
-                             skip_special_tokens=None, clean_up_tokenization_spaces=None, **generate_kwargs):
+    def _sanitize_parameters(self, index=None, top_k=None, max_retrievals=None, retrieval_mode=None, streamer=None,
+                             return_stats=None, return_tensors=None, add_special_tokens=None,
+                             continue_final_message=None, skip_special_tokens=None, clean_up_tokenization_spaces=None,
+                             **generate_kwargs):
         allowed = {k for k in vars(GenerationConfig()) if not k.startswith("_")} | _GENERATE_EXTRA_KWARGS
         unknown = sorted(set(generate_kwargs) - allowed)
         if unknown:
@@ -174,11 +178,14 @@ class OneGenRAGPipeline(Pipeline):
             raise ValueError(f"top_k must be a positive int (documents per retrieval), got {top_k!r}")
         if max_retrievals is not None and (not isinstance(max_retrievals, int) or max_retrievals < 0):
             raise ValueError(f"max_retrievals must be a non-negative int or None, got {max_retrievals!r}")
+        if retrieval_mode is not None and retrieval_mode not in RETRIEVAL_MODES:
+            raise ValueError(f"retrieval_mode must be one of {RETRIEVAL_MODES}, got {retrieval_mode!r}")
 
         preprocess = {k: v for k, v in (("add_special_tokens", add_special_tokens),
                                         ("continue_final_message", continue_final_message)) if v is not None}
         forward = dict(generate_kwargs)
-        for key, value in (("top_k", top_k), ("max_retrievals", max_retrievals), ("streamer", streamer)):
+        for key, value in (("top_k", top_k), ("max_retrievals", max_retrievals), ("retrieval_mode", retrieval_mode),
+                           ("streamer", streamer)):
             if value is not None:
                 forward[key] = value
         if index is not None:
@@ -225,7 +232,8 @@ class OneGenRAGPipeline(Pipeline):
             )
         return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
 
-    def _forward(self, model_inputs, index=None, top_k=1, max_retrievals=None, streamer=None, **generate_kwargs):
+    def _forward(self, model_inputs, index=None, top_k=1, max_retrievals=None, retrieval_mode=None, streamer=None,
+                 **generate_kwargs):
         if index is None:
             raise ValueError("No document index: pass index=... (a DocumentIndex, the folder of a saved one, or a list "
                              "of documents) when creating the pipeline or calling it")
@@ -237,7 +245,8 @@ class OneGenRAGPipeline(Pipeline):
         input_ids, attention_mask = _left_pad(model_inputs["input_ids"], model_inputs["attention_mask"], pad_id)
         if streamer is not None and input_ids.shape[0] > 1:
             raise ValueError("A streamer follows one sequence: use it with batch_size=1")
-        if max_retrievals is None and self.model.config.retrieval_mode == "insert":
+        retrieval_mode = retrieval_mode or self.model.config.retrieval_mode
+        if max_retrievals is None and retrieval_mode == "insert":
             max_retrievals = DEFAULT_MAX_RETRIEVALS_INSERT
 
         # Greedy unless asked otherwise; a pipeline default length, as text-generation has.
@@ -249,8 +258,9 @@ class OneGenRAGPipeline(Pipeline):
         self._warn_once_past_context(int(attention_mask.sum(-1).max()), generate_kwargs)
         self._stop_strings_to_criteria(generate_kwargs)
         decode = functools.partial(
-            onegen_generate, max_retrievals=max_retrievals, streamer=streamer,
-            retriever=_Retriever(index, self.tokenizer, self.model.config, top_k, self.model.render_document),
+            onegen_generate, max_retrievals=max_retrievals, streamer=streamer, retrieval_mode=retrieval_mode,
+            retriever=_Retriever(index, self.tokenizer, self.model.config, top_k, self.model.render_document,
+                                 insert=retrieval_mode == "insert"),
         )
         output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, custom_generate=decode,
                                      **generate_kwargs)

@@ -77,6 +77,9 @@ def test_model_cards_name_hub_ids_only(tmp_path):
     assert hub_model_id("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
     card = build_model_card("org/onegen", model.config, [], base_model="HuggingFaceTB/SmolLM2-135M-Instruct")
     assert card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    both, _ = PipelineModelTester().get_model(continuation_token="[C]")  # the tokens of both modes
+    assert '- Retrieval mode: `insert` (and `link`: `retrieval_mode="link"` in a pipeline call)' in str(
+        build_model_card("org/onegen", both.config, []))
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -46,9 +46,12 @@ def render_model_card(card_data: ModelCardData, config, *, model_name: str, repo
         evaluation: the "Evaluation" section's tables (Markdown), or None for no such section.
     """
     tokens = ", ".join(f"{name} `{token}`" for name, token in config.special_tokens.items())
+    default, *others = config.retrieval_modes
+    modes = f"`{default}`" + "".join(f" (and `{mode}`: `retrieval_mode=\"{mode}\"` in a pipeline call)"
+                                     for mode in others)
     return ModelCard.from_template(
         card_data, template_path=str(TEMPLATE_PATH), model_name=model_name, repo_id=repo_id, revision=revision,
-        base_model=base_model, retrieval_mode=config.retrieval_mode, tokens=tokens, training=training,
+        base_model=base_model, retrieval_modes=modes, tokens=tokens, training=training,
         evaluation=evaluation, citation=citation,
     )
 

@@ -401,8 +401,10 @@ class OneGenTrainer(Trainer):
         self.processing_class.save_pretrained(folder)
         save_pipeline_code(folder)
 
-    def create_model_card(self, output_dir=None, model_name: str | None = None, dataset_name: str | None = None):
-        """Write `README.md` (a huggingface_hub `ModelCard`) into `output_dir` (default: `args.output_dir`)."""
+    def create_model_card(self, output_dir=None, model_name: str | None = None,
+                          dataset_name: str | list[str] | None = None):
+        """Write `README.md` (a huggingface_hub `ModelCard`) into `output_dir` (default: `args.output_dir`);
+        `dataset_name`: the Hub id of the training dataset, or a list of them (a model trained on several)."""
         config = self._onegen_model(self.accelerator.unwrap_model(self.model)).config
         output_dir = Path(output_dir or self.args.output_dir)
         model_name = model_name or output_dir.name
@@ -411,7 +413,7 @@ class OneGenTrainer(Trainer):
             base_model=hub_model_id(base_model),
             library_name="transformers", pipeline_tag="text-generation",
             tags=[*self._tag_names, *(["peft"] if hasattr(self.model, "peft_config") else [])],
-            datasets=[dataset_name] if dataset_name else None,
+            datasets=[dataset_name] if isinstance(dataset_name, str) else dataset_name or None,
         )
         training = {
             "loss": f"`{self.args.lambda_gen} * CE + {self.args.lambda_ret} * {self.args.loss_type}` (temperature "

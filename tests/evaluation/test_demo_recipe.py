@@ -7,7 +7,7 @@ from dataclasses import asdict
 import pytest
 
 from onegen.evaluation.demo import DemoArguments, _model_key
-from onegen.evaluation.tasks import TASKS
+from onegen.evaluation.tasks import SHARED_DEMO_RECIPE, TASKS
 
 
 @pytest.mark.parametrize("task", list(TASKS))
@@ -32,3 +32,10 @@ def test_model_key_uses_the_resolved_recipe(tmp_path):
 def test_all_has_no_single_recipe():
     with pytest.raises(ValueError, match="one task"):
         DemoArguments(task="all").with_task_recipe()
+
+
+def test_the_shared_model_has_its_own_recipe_and_needs_all_tasks():
+    resolved = asdict(DemoArguments(task="all", shared_model=True).with_task_recipe())
+    assert {name: resolved[name] for name in asdict(SHARED_DEMO_RECIPE)} == asdict(SHARED_DEMO_RECIPE)
+    with pytest.raises(ValueError, match="--shared_model trains one model for all tasks: use it with --task all"):
+        DemoArguments(task="wn-el", shared_model=True)

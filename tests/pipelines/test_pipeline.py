@@ -22,6 +22,8 @@ from transformers import GenerationConfig, TextIteratorStreamer, pipeline
 from transformers.generation.streamers import BaseStreamer
 
 from onegen import DocumentIndex, OneGenRAGPipeline
+from onegen.configuration_onegen import RETRIEVAL_MODES
+from onegen.pipelines import pipeline_onegen
 
 
 class RecordingIndex(DocumentIndex):
@@ -146,6 +148,42 @@ def test_link_mode_links_one_document_per_query_token():
         if first is not None:  # left to itself, the model would not write the continuation token there
             own = model(torch.tensor([first + ids[: positions[0] + 1]])).logits[0, -1].argmax()
             assert own != continuation_id
+
+
+def test_the_retrieval_mode_is_chosen_per_call_for_a_model_trained_in_both():
+    # A model with context tags and a continuation token (as one trained on link and insert data together).
+    model, tokenizer = PipelineModelTester("llama").get_model(continuation_token="[C]")
+    index = DocumentIndex.build(model, tokenizer, DOCS)
+    rag = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=index)
+    config = model.config
+    prompt_ids = tokenizer(PROMPTS[2]).input_ids
+    first = query_after(model, prompt_ids[-1])  # the query token is sampled at the first step
+    kwargs = {"max_new_tokens": 12, "max_retrievals": 1, "logits_processor": first, "return_tensors": True,
+              "return_stats": True}
+
+    inserted = rag(PROMPTS[2], **kwargs)  # the model's own mode: insert
+    linked = rag(PROMPTS[2], retrieval_mode="link", **kwargs)
+    assert config.retrieval_mode == "insert"  # the call did not change the model
+    hit = inserted["retrievals"][0]
+    assert [(h["step"], h["doc_id"]) for h in linked["retrievals"]] == [(0, hit["doc_id"])] and hit["step"] == 0
+    assert linked["retrievals"][0]["score"] == pytest.approx(hit["score"], abs=1e-5)  # the same query vector
+    block = block_of(model, tokenizer, hit["text"])
+    assert inserted["generated_token_ids"][1 : 1 + len(block)] == block
+    assert inserted["stats"]["inserted_tokens"] == len(block)
+    assert linked["generated_token_ids"][:2] == [config.query_token_id, config.continuation_token_id]
+    assert linked["stats"]["inserted_tokens"] == 0
+    assert rag(PROMPTS[2], retrieval_mode="insert", **kwargs)["generated_token_ids"] == inserted["generated_token_ids"]
+    with pytest.raises(ValueError, match=r"retrieval_mode must be one of \('insert', 'link'\), got 'fetch'"):
+        rag(PROMPTS[2], retrieval_mode="fetch")
+
+    # Given at construction it is the pipeline's default; the retrieval cap's default follows the mode in use.
+    always = query_after(model, *range(len(tokenizer)))
+    linking = pipeline("onegen-rag", model=model, tokenizer=tokenizer, index=index, retrieval_mode="link")
+    out = linking(PROMPTS[2], max_new_tokens=12, logits_processor=always, return_tensors=True, return_stats=True)
+    assert out["stats"]["inserted_tokens"] == 0 and len(out["retrievals"]) == 6  # link mode: no cap, every other step
+    out = linking(PROMPTS[2], retrieval_mode="insert", max_new_tokens=80, logits_processor=always, return_stats=True)
+    assert out["stats"]["inserted_tokens"] > 0 and len(out["retrievals"]) == pipeline_onegen.DEFAULT_MAX_RETRIEVALS_INSERT
+    assert pipeline_onegen.RETRIEVAL_MODES == RETRIEVAL_MODES  # the hub-facing file's copy of the config's modes
 
 
 def test_sampling_follows_the_generation_config_and_greedy_is_the_default():

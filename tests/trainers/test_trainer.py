@@ -201,6 +201,11 @@ def test_model_card_and_bad_arguments(tmp_path):
     card = (tmp_path / "saved" / "README.md").read_text()
     assert "library_name: transformers" in card and "onegen" in card and "trust_remote_code=True" in card
     assert "2409.05152" in card and not list((tmp_path / "saved").glob(".README-*"))
+    assert "- Retrieval mode: `insert`; special tokens" in card  # one mode: the model has no continuation token
+    trainer.create_model_card(output_dir=tmp_path / "card", dataset_name=["onegen-hf/wn-el", "onegen-hf/rd-1913"])
+    from huggingface_hub import ModelCard
+
+    assert ModelCard.load(tmp_path / "card" / "README.md").data.datasets == ["onegen-hf/wn-el", "onegen-hf/rd-1913"]
 
     with pytest.raises(TypeError, match="needs a OneGen model"):
         OneGenTrainer(OneGenModelTester().get_base_model(), config(tmp_path), train_dataset=[], corpus=[],
