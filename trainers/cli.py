@@ -159,9 +159,16 @@ def main(argv: list[str] | None = None) -> int:
             "OneGen model (LoRA merged)" if training_args.merge_adapter
             else "LoRA adapter and its untrained OneGen model")
         logger.warning(f"Saved the {what} to {training_args.output_dir}")
-    # Leave the process group before exit: left to interpreter teardown, a gloo rank can abort ("terminate called
-    # without an active exception") after a finished run.
-    trainer.accelerator.end_training()
+    # Leave the process group explicitly, in this order. Left to interpreter teardown, a gloo rank can abort
+    # ("terminate called without an active exception"). Destroyed while the DDP wrapper still holds it, the group
+    # dies with the wrapper, under the GIL, joining a gloo worker that needs the GIL to free the tensors of the
+    # last all-gather: a deadlock (seen once). So: every process past its last collective (the wait releases the
+    # GIL, the workers finish), the wrapper freed while the group is still registered, then the group destroyed.
+    accelerator = trainer.accelerator
+    accelerator.wait_for_everyone()
+    del trainer
+    accelerator.free_memory()
+    accelerator.end_training()
     return 0
 
 
