@@ -7,15 +7,12 @@ import hashlib
 import json
 from pathlib import Path
 
-from onegen.file_utils import atomic_directory
+from onegen.file_utils import atomic_directory, iter_jsonl
+
+from ..dataset_builders.common import write_jsonl
 
 
 _MIXED_TOKENS = ("query_token", "doc_token", "context_tags", "continuation_token")
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def _merged_tokens(data_dirs: list[Path]) -> dict:
@@ -58,22 +55,19 @@ def mix_tasks(data_dirs: list[Path], output_dir: Path) -> Path:
     if info_path.is_file() and json.loads(info_path.read_text(encoding="utf-8")).get("mixture_of") == sources:
         return output_dir
     tokens = _merged_tokens(data_dirs)
-    train, documents, source = [], {}, {}
+    train, documents = [], {}  # documents: uid -> (row, the file it was first read from)
     for folder in data_dirs:
-        train += _read_jsonl(folder / "train.jsonl")
-        for line_number, row in enumerate(_read_jsonl(folder / "db.jsonl"), start=1):
-            uid = row["uid"]
-            if uid in documents and documents[uid] != row:
-                raise ValueError(f"{folder / 'db.jsonl'}, line {line_number}: document {uid!r} differs from the one "
-                                 f"in {source[uid]}")
-            documents.setdefault(uid, row)
-            source.setdefault(uid, folder / "db.jsonl")
+        train += [row for _, row in iter_jsonl(folder / "train.jsonl")]
+        for line_number, row in iter_jsonl(folder / "db.jsonl"):
+            first, where = documents.setdefault(row["uid"], (row, folder / "db.jsonl"))
+            if first != row:
+                raise ValueError(f"{folder / 'db.jsonl'}, line {line_number}: document {row['uid']!r} differs from "
+                                 f"the one in {where}")
     info = {"mixture_of": sources, "counts": {"train": len(train), "db": len(documents)},
             "tokens": {**tokens, "continuation_token": tokens["continuation_token"] or ""}}
     with atomic_directory(output_dir, "build_info.json", what="dataset") as tmp:
-        for name, rows in (("train.jsonl", train), ("db.jsonl", documents.values())):
-            with (tmp / name).open("w", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        write_jsonl(tmp / "train.jsonl", train)
+        write_jsonl(tmp / "db.jsonl", (row for row, _ in documents.values()))
         (tmp / "build_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     return output_dir
 

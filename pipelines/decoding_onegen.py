@@ -30,6 +30,9 @@ from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
 
+# OneGenConfig's modes, repeated here because this module travels without the `onegen` package.
+RETRIEVAL_MODES = ("insert", "link")
+
 # transformers 5.24 renamed the KV cache argument `past_key_values` -> `cache` (in `generate`'s model kwargs and in
 # model `forward`). A private copy of `modeling_onegen.CACHE_NAME`: this file must not import the model's files.
 _CACHE_NAME = "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
@@ -234,8 +237,8 @@ def onegen_generate(model, input_ids, logits_processor=None, stopping_criteria=N
     config = model.config
     query_id = config.query_token_id
     retrieval_mode = retrieval_mode or config.retrieval_mode
-    if retrieval_mode not in ("insert", "link"):
-        raise ValueError(f"retrieval_mode must be 'insert' or 'link', got {retrieval_mode!r}")
+    if retrieval_mode not in RETRIEVAL_MODES:
+        raise ValueError(f"retrieval_mode must be one of {RETRIEVAL_MODES}, got {retrieval_mode!r}")
     link_mode = retrieval_mode == "link"
     continuation_id = config.continuation_token_id if link_mode else None
     cache = model_kwargs.get(_CACHE_NAME)

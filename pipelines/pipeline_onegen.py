@@ -23,7 +23,7 @@ from transformers import AutoModelForCausalLM, GenerationConfig, Pipeline, Stopp
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import logging
 
-from .decoding_onegen import _context_length, onegen_generate
+from .decoding_onegen import RETRIEVAL_MODES, _context_length, onegen_generate
 from .document_index import DocumentIndex, atomic_directory, write_text_atomically
 
 
@@ -32,8 +32,6 @@ logger = logging.get_logger(__name__)
 TASK = "onegen-rag"
 DEFAULT_MAX_NEW_TOKENS = 256
 DEFAULT_MAX_RETRIEVALS_INSERT = 5  # the original OneGen's `max_retrieval_cnt`
-# OneGenConfig's modes, repeated here because this file travels without the `onegen` package.
-RETRIEVAL_MODES = ("insert", "link")
 # Call kwargs that go to `generate` besides GenerationConfig fields. `top_k` is not one: here it counts documents.
 _GENERATE_EXTRA_KWARGS = {"generation_config", "logits_processor", "stopping_criteria"}
 
