@@ -13,6 +13,9 @@ The final model is saved where the demo caches it, so `onegen demo --task T --ma
 evaluation (full KB, end to end through the pipeline, baselines) without training again. The dev split only.
 
     python benchmarks/learning_curve.py --task wn-el --max_steps 320 --eval_steps 48,96,160,240,320
+
+`--data_dir` trains on another build of the task (e.g. more train queries: `python -m onegen.dataset_builders.wn_el
+--output_dir DIR --max_train 8000 --max_test 500`); its dev split and KB are the ones measured.
 """
 
 import argparse
@@ -90,6 +93,7 @@ def main() -> None:
     parser.add_argument("--contrastive_temperature", type=float, default=None, help="default: the task's demo recipe")
     parser.add_argument("--batch_size", type=int, default=DemoArguments.batch_size)
     parser.add_argument("--full_finetune", action="store_true")
+    parser.add_argument("--data_dir", default=None, help="dataset folder (default: the demo's --small build)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="JSON report (default: the cache's reports folder)")
     args = parser.parse_args()
@@ -100,7 +104,7 @@ def main() -> None:
                         n_neg_per_pos=args.n_neg_per_pos,
                         contrastive_temperature=args.contrastive_temperature, batch_size=args.batch_size,
                         full_finetune=args.full_finetune, num_threads=args.threads)
-    data_dir = cache / "datasets" / args.task
+    data_dir = Path(args.data_dir) if args.data_dir else cache / "datasets" / args.task
     model_dir = cache / "models" / f"onegen-smollm2-{args.task}-{_model_key(demo_args, data_dir)}"
     report = Path(args.output or cache / "reports" / f"curve-{model_dir.name}.json")
     report.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,8 @@ Folder layout written by every builder:
 
     README.md               dataset card (licence + source notices, counts, split rule, sha256 of every file)
     kb.jsonl                the knowledge base: {"doc_id", "title", "text"}
-    db.jsonl                OneGen corpus: {"uid", "messages"}, the document token in the assistant turn
+    db.jsonl                OneGen training corpus: {"uid", "messages"}, the document token in the assistant turn;
+                            the KB's documents and any train query's documents that the KB cap left out
     train.jsonl             OneGen training file (train split only): {"id", "messages"}, the assistant turn carrying
                             "positive" / "negative" (one entry per query-token occurrence, each a list of uids)
     queries/{train,dev,test}.jsonl
@@ -35,6 +36,9 @@ logger = logging.get_logger(__name__)
 SPLIT_SALT = "onegen-v0:"  # research/data.md section 4.2: public, fixed
 SPLITS = ("train", "dev", "test")
 SMALL_KB_SIZE = 10_000
+# Written to build_info.json; raised when a builder's output changes, so that cached folders are rebuilt.
+# 2: train queries whose documents do not fit the KB cap are kept, their documents in db.jsonl only.
+BUILD_FORMAT = 2
 
 
 def default_data_dir(task: str) -> Path:
@@ -172,9 +176,12 @@ def choose_kb(all_ids: list[str], required: list[str], size: int | None) -> list
 
 
 def fit_to_kb(splits: dict[str, list[dict]], required, size: int | None, fill_fraction: float = 0.2):
-    """With a KB cap, keep every dev and test record and as many train records (in their stable order) as fit while
-    their required documents (`required(record)` -> ids) use at most `(1 - fill_fraction) * size` of the KB; the
-    rest of the KB is a random fill. Returns (splits, required ids in order)."""
+    """With a KB cap, keep every dev and test record and, in their stable order, put the documents of as many train
+    records in the KB as fit in `(1 - fill_fraction) * size` (the rest of the KB is a random fill). The other train
+    records are kept too: their missing documents are training-only, written to the training corpus (`db.jsonl`)
+    but not to the KB, so the KB cap bounds what evaluation indexes, never how much the model trains on.
+
+    Returns (splits, KB ids in order, training-only ids in order); `required(record)` -> the record's ids."""
     needed = {}
     for split in ("dev", "test"):
         for record in splits[split]:
@@ -182,23 +189,25 @@ def fit_to_kb(splits: dict[str, list[dict]], required, size: int | None, fill_fr
     if size is None:
         for record in splits["train"]:
             needed.update(dict.fromkeys(required(record)))
-        return splits, list(needed)
+        return splits, list(needed), []
     budget = int(size * (1 - fill_fraction))
     if len(needed) > budget:
         raise ValueError(
             f"the dev and test queries alone need {len(needed)} documents, more than {budget} of kb_size={size}: "
             "raise --kb_size or lower --max_dev / --max_test"
         )
-    kept = []
+    outside = []
     for record in splits["train"]:
         extra = [d for d in required(record) if d not in needed]
         if len(needed) + len(extra) <= budget:
             needed.update(dict.fromkeys(extra))
-            kept.append(record)
-    if len(kept) < len(splits["train"]):
-        logger.warning(f"kb_size={size}: kept {len(kept)} of {len(splits['train'])} train queries so that their "
-                       "documents fit in the KB")
-    return {**splits, "train": kept}, list(needed)
+        else:
+            outside.append(record)
+    training_only = {d: None for record in outside for d in required(record) if d not in needed}
+    if outside:
+        logger.warning(f"kb_size={size}: {len(outside)} of {len(splits['train'])} train queries need documents "
+                       f"outside the KB; their {len(training_only)} documents are in the training corpus only")
+    return splits, list(needed), list(training_only)
 
 
 def restrict_negatives(records: list[dict], kb: set[str]) -> None:
@@ -247,25 +256,28 @@ def file_checksums(folder: Path) -> dict[str, str]:
 
 
 def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list[dict], splits: dict[str, list[dict]],
-                  tokens: OneGenTokens, info: dict, card_writer) -> dict:
+                  tokens: OneGenTokens, info: dict, card_writer, corpus_docs: list[dict] | None = None) -> dict:
     """Write the folder layout of the module docstring into a temporary folder beside `output_dir`, then rename it.
+    `corpus_docs` (default: `kb_docs`) are the training corpus' documents, the KB's plus any training-only ones.
     `card_writer(folder, info)` writes README.md from the finished files. Returns the build info."""
+    corpus_docs = kb_docs if corpus_docs is None else corpus_docs
     if output_dir is None:
         output_dir = default_data_dir(task)
     output_dir = Path(output_dir)
     with atomic_directory(output_dir) as tmp_dir:
         write_jsonl(tmp_dir / "kb.jsonl", kb_docs)
-        write_jsonl(tmp_dir / "db.jsonl", (tokens.db_record(d) for d in kb_docs))
+        write_jsonl(tmp_dir / "db.jsonl", (tokens.db_record(d) for d in corpus_docs))
         write_jsonl(tmp_dir / "train.jsonl", ({"id": r["id"], "messages": r["messages"]} for r in splits["train"]))
         for split in SPLITS:
             write_jsonl(tmp_dir / "queries" / f"{split}.jsonl", splits[split])
         info = {
             **info,
+            "format": BUILD_FORMAT,
             "task": task,
             "tokens": asdict(tokens),
             "split_rule": {"salt": SPLIT_SALT, "test": "bucket < 150", "dev": "150 <= bucket < 200", "train": "rest",
                            "bucket": "int(sha256(salt + group_key), 16) % 1000"},
-            "counts": {"kb": len(kb_docs), **{f"queries_{s}": len(splits[s]) for s in SPLITS}},
+            "counts": {"kb": len(kb_docs), "corpus": len(corpus_docs), **{f"queries_{s}": len(splits[s]) for s in SPLITS}},
             "sha256": file_checksums(tmp_dir),
         }
         (tmp_dir / "build_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
@@ -276,15 +288,20 @@ def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list
 
 def finish_build(args: BuildArguments, task: str, items: list[dict], wordnet, sources: list, sizes: tuple[dict, dict],
                  required, tokens: OneGenTokens) -> dict:
-    """The common end of every builder: split and sample `items`, cut the WordNet KB (keeping `required(record)` ids),
-    keep only in-KB hard negatives, and write the folder with its dataset card."""
+    """The common end of every builder: split and sample `items`, cut the WordNet KB (keeping `required(record)` ids;
+    train queries that do not fit bring their documents to the training corpus only), keep only hard negatives that
+    are in the corpus, and write the folder with its dataset card."""
     from .dataset_card import write_dataset_card
 
     splits = assign_splits(items, args.caps(*sizes))
-    splits, needed = fit_to_kb(splits, required, args.resolved_kb_size())
+    splits, needed, training_only = fit_to_kb(splits, required, args.resolved_kb_size())
     kb_ids = choose_kb(sorted(wordnet.synsets), needed, args.resolved_kb_size())
-    restrict_negatives([r for rows in splits.values() for r in rows], set(kb_ids))
-    kb_docs = [{"doc_id": i, "title": wordnet.synsets[i].lemmas[0], "text": wordnet.synsets[i].render()} for i in kb_ids]
+    kb_set = set(kb_ids)
+    corpus_ids = kb_set | set(training_only)
+    restrict_negatives([r for rows in splits.values() for r in rows], corpus_ids)
+    documents = [{"doc_id": i, "title": wordnet.synsets[i].lemmas[0], "text": wordnet.synsets[i].render()}
+                 for i in sorted(wordnet.synsets) if i in corpus_ids]
+    kb_docs = [d for d in documents if d["doc_id"] in kb_set] if training_only else documents
     info = {"small": args.small, "pool_size": len(items), "sources": [source_info(s) for s in sources],
             "arguments": {k: v for k, v in vars(args).items() if not k.endswith("_dir") and k != "debian_cache"}}
-    return write_dataset(args.output_dir, task, kb_docs, splits, tokens, info, write_dataset_card)
+    return write_dataset(args.output_dir, task, kb_docs, splits, tokens, info, write_dataset_card, documents)

@@ -148,8 +148,9 @@ or tune on it.**
 
 - `queries/{{train,dev,test}}.jsonl`: `{{"id", "task", "query", "answers", "gold_doc_ids", "messages", ...}}`; `messages`
   is the OneGen chat example (the assistant turn carries `positive` / `negative`, one list of uids per query token).
-- `kb.jsonl`: `{{"doc_id", "title", "text"}}`; `db.jsonl`: OneGen corpus (`uid`, `messages` with the document token
-  `{info['tokens']['doc_token']}` in the assistant turn); `train.jsonl`: the train split in OneGen's training format
+- `kb.jsonl`: `{{"doc_id", "title", "text"}}`; `db.jsonl`: OneGen training corpus (`uid`, `messages` with the
+  document token `{info['tokens']['doc_token']}` in the assistant turn: the KB's documents and any train query's
+  documents the KB size left out); `train.jsonl`: the train split in OneGen's training format
   (query token `{info['tokens']['query_token']}`).
 
 ```python

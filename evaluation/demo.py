@@ -28,6 +28,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
 
 from onegen.chat_utils import plain_messages
+from onegen.dataset_builders.common import BUILD_FORMAT
 from onegen.default_model import DEFAULT_BASE_MODEL_NAME, default_cache_dir, load_default_base_model
 from onegen.file_utils import atomic_directory
 
@@ -189,14 +190,25 @@ def show_examples(model_dir: Path, data_dir: Path, args: DemoArguments, cache: P
 
 
 def prepare_dataset(task: str, cache: Path) -> Path:
-    """Step 2: the task's `--small` dataset folder, built on first use."""
+    """Step 2: the task's `--small` dataset folder, built on first use and rebuilt when an older builder format
+    (`BUILD_FORMAT`) wrote it."""
     data_dir = cache / "datasets" / task
     print(f"\n[2/5] Dataset: {task} --small")
-    if not (data_dir / "train.jsonl").is_file():
-        _run_builder(task, data_dir)
-    else:
+    built_format = _build_format(data_dir)
+    if built_format == BUILD_FORMAT:
         print(f"      cached in {data_dir}")
+    else:
+        if built_format is not None:
+            print(f"      {data_dir} was written by an older builder (format {built_format}, now {BUILD_FORMAT})")
+        _run_builder(task, data_dir)
     return data_dir
+
+
+def _build_format(data_dir: Path) -> int | None:
+    """The builder format of a dataset folder (1 before it was recorded); None when there is no dataset."""
+    if not (data_dir / "train.jsonl").is_file() or not (data_dir / "build_info.json").is_file():
+        return None
+    return json.loads((data_dir / "build_info.json").read_text()).get("format", 1)
 
 
 def prepare_model(args: DemoArguments, data_dir: Path, cache: Path) -> Path:

@@ -41,8 +41,17 @@ def test_fit_to_kb_refuses_dev_and_test_that_do_not_fit():
     rows = {s: [{"gold_doc_ids": [f"{s}{i}"]} for i in range(10)] for s in builder_common.SPLITS}
     with pytest.raises(ValueError, match="dev and test queries alone need 20 documents"):
         builder_common.fit_to_kb(rows, lambda r: r["gold_doc_ids"], 20)
-    splits, needed = builder_common.fit_to_kb(rows, lambda r: r["gold_doc_ids"], 30)
-    assert len(splits["dev"]) == len(splits["test"]) == 10 and len(splits["train"]) == 4 and len(needed) == 24
+    splits, needed, training_only = builder_common.fit_to_kb(rows, lambda r: r["gold_doc_ids"], 30)
+    assert len(splits["dev"]) == len(splits["test"]) == 10 and len(needed) == 24
+
+
+def test_fit_to_kb_keeps_every_train_query_and_puts_what_does_not_fit_in_the_corpus_only():
+    rows = {s: [{"gold_doc_ids": [f"{s}{i}", "shared"]} for i in range(10)] for s in builder_common.SPLITS}
+    splits, needed, training_only = builder_common.fit_to_kb(rows, lambda r: r["gold_doc_ids"], 30)
+    # dev + test need 21 documents of the 24 the KB holds for queries: 3 train queries fit, 7 train from outside it
+    assert len(splits["train"]) == 10 and len(needed) == 24 and {"train0", "train2"} <= set(needed)
+    assert training_only == [f"train{i}" for i in range(3, 10)] and not set(training_only) & set(needed)
+    assert builder_common.fit_to_kb(rows, lambda r: r["gold_doc_ids"], None)[2] == []
 
 
 def _tiny_split_records(tokens):

@@ -41,11 +41,13 @@ def test_folder_is_consistent_onegen_data(built, task):
     assert info["sources"][0]["version"] and info["sources"][-1]["package"] == "wordnet-base"
 
     db = _jsonl(folder / "db.jsonl")
-    assert [row["uid"] for row in db] == list(kb)
+    corpus = {row["uid"] for row in db}
+    assert [row["uid"] for row in db if row["uid"] in kb] == list(kb) and len(db) == info["counts"]["corpus"]
     for row in db:
         assert "-" not in row["uid"]
         user, assistant = row["messages"]
-        assert user["content"] + assistant["content"] == kb[row["uid"]]["text"] + "[RD]"
+        if row["uid"] in kb:
+            assert user["content"] + assistant["content"] == kb[row["uid"]]["text"] + "[RD]"
         assert "[RD]" in assistant["content"] and "[RD]" not in user["content"]
 
     groups = {}
@@ -55,16 +57,32 @@ def test_folder_is_consistent_onegen_data(built, task):
         for row in rows:
             assert split_of(row["group"]) == split
             groups.setdefault(row["group"], set()).add(split)
-            assert set(row["gold_doc_ids"]) <= set(kb) and set(row.get("candidates", [])) <= set(kb)
+            # Evaluation indexes the KB: dev and test documents are in it; train's are at least in the corpus.
+            documents = corpus if split == "train" else set(kb)
+            assert set(row["gold_doc_ids"]) <= documents and set(row.get("candidates", [])) <= documents
             assistant = row["messages"][-1]
             n_queries = assistant["content"].count("[RQ]")
             assert n_queries == len(assistant["positive"]) == len(assistant["negative"]) >= 1
             for positive, negative in zip(assistant["positive"], assistant["negative"]):
-                assert positive and set(positive) <= set(kb)
-                assert set(negative) <= set(kb) and not set(negative) & set(positive)
+                assert positive and set(positive) <= documents
+                assert set(negative) <= corpus and not set(negative) & set(positive)
     assert all(len(splits) == 1 for splits in groups.values())  # a group never spans two splits
     train = _jsonl(folder / "train.jsonl")
     assert [r["id"] for r in train] == [r["id"] for r in _jsonl(folder / "queries" / "train.jsonl")]
+
+
+def test_a_small_kb_cuts_what_is_indexed_not_what_is_trained_on(tmp_path):
+    folder = tmp_path / "wn-el"
+    assert build_wn_el.main(["--output_dir", str(folder), "--max_train", "40", "--max_dev", "5", "--max_test", "5",
+                             "--kb_size", "150"]) == 0
+    info = json.loads((folder / "build_info.json").read_text())
+    assert info["counts"]["kb"] == 150 and info["counts"]["queries_train"] == 40
+    kb = {d["doc_id"] for d in _jsonl(folder / "kb.jsonl")}
+    corpus = {row["uid"] for row in _jsonl(folder / "db.jsonl")}
+    assert kb < corpus and info["counts"]["corpus"] == len(corpus)
+    train = _jsonl(folder / "queries" / "train.jsonl")
+    assert all(set(r["gold_doc_ids"] + r["candidates"]) <= corpus for r in train)
+    assert any(not set(r["gold_doc_ids"]) <= kb for r in train)  # some train queries only fit the corpus
 
 
 def test_wn_el_mentions_and_candidates(built):
