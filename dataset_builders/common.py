@@ -301,7 +301,7 @@ def finish_build(args: BuildArguments, task: str, items: list[dict], wordnet, so
     restrict_negatives([r for rows in splits.values() for r in rows], corpus_ids)
     documents = [{"doc_id": i, "title": wordnet.synsets[i].lemmas[0], "text": wordnet.synsets[i].render()}
                  for i in sorted(wordnet.synsets) if i in corpus_ids]
-    kb_docs = [d for d in documents if d["doc_id"] in kb_set] if training_only else documents
+    kb_docs = [d for d in documents if d["doc_id"] in kb_set]
     info = {"small": args.small, "pool_size": len(items), "sources": [source_info(s) for s in sources],
             "arguments": {k: v for k, v in vars(args).items() if not k.endswith("_dir") and k != "debian_cache"}}
     return write_dataset(args.output_dir, task, kb_docs, splits, tokens, info, write_dataset_card, documents)

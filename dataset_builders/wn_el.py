@@ -23,8 +23,8 @@ from .wn_source import WordNet, find_mention
 
 
 FULL_SIZES = {"train": 10_000, "dev": 500, "test": 2_000}
-# Small: 4,000 train queries (the KB cap keeps the documents of 1,302 of them in the 10k KB, the others' in the
-# training corpus only), enough for `onegen demo --max_steps 480` without repeating a query.
+# Small: 4,000 train queries (the 10k KB holds the documents of 1,685 of them, the others' are in the training
+# corpus only), enough for `onegen demo --max_steps 480` without repeating a query.
 SMALL_SIZES = {"train": 4_000, "dev": 500, "test": 500}
 PROMPT = 'Link "{mention}" to its WordNet sense in this sentence: {sentence}'
 
