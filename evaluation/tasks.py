@@ -74,7 +74,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
          headlines=(*_RETRIEVAL, ("inKB-acc", "in_kb_accuracy"), ("emit", "emission_exact"),
                     ("extra", "retrievals_extra"), ("gen-acc", "e2e_recall"), ("gen-F1", "e2e_f1")),
          hub_task_type="text-retrieval", hub_task_name="Entity linking",
-         demo_recipe=DemoRecipe(max_steps=240, learning_rate=1e-3, n_neg_per_pos=3)),
+         demo_recipe=DemoRecipe(max_steps=240, learning_rate=2e-3, n_neg_per_pos=3)),
     Task(name="rd-1913", builder="rd_1913", retrieval_mode="insert", qa=True, max_length=256,
          headlines=(*_RETRIEVAL, ("read-EM", "reader_exact_match"), ("emit", "emission_exact"),
                     ("gen-R@1", "e2e_support"), ("EM", "exact_match"), ("F1", "f1")),
