@@ -113,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
                          state=state, **args.index_params())
     if state.is_main_process:
         print(f"onegen index: wrote {output}")
+    # Leave the process group explicitly once every process is past its last collective (the main one merged the
+    # shards): left to interpreter teardown, a gloo rank that returned first can abort ("terminate called without
+    # an active exception") and fail the launch although the index is written.
+    state.wait_for_everyone()
+    state.destroy_process_group()
     return 0
 
 
