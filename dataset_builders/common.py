@@ -300,7 +300,7 @@ def finish_build(args: BuildArguments, task: str, items: list[dict], wordnet, so
     corpus_ids = kb_set | set(training_only)
     restrict_negatives([r for rows in splits.values() for r in rows], corpus_ids)
     documents = [{"doc_id": i, "title": wordnet.synsets[i].lemmas[0], "text": wordnet.synsets[i].render()}
-                 for i in sorted(wordnet.synsets) if i in corpus_ids]
+                 for i in sorted(corpus_ids)]
     kb_docs = [d for d in documents if d["doc_id"] in kb_set]
     info = {"small": args.small, "pool_size": len(items), "sources": [source_info(s) for s in sources],
             "arguments": {k: v for k, v in vars(args).items() if not k.endswith("_dir") and k != "debian_cache"}}
