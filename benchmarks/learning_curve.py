@@ -15,7 +15,9 @@ evaluation (full KB, end to end through the pipeline, baselines) without trainin
     python benchmarks/learning_curve.py --task wn-el --max_steps 320 --eval_steps 48,96,160,240,320
 
 `--data_dir` trains on another build of the task (e.g. more train queries: `python -m onegen.dataset_builders.wn_el
---output_dir DIR --max_train 8000 --max_test 500`); its dev split and KB are the ones measured.
+--output_dir DIR --max_train 8000 --max_test 500`); its dev split and KB are the ones measured, unless
+`--eval_data_dir` names another build (e.g. the demo's `--small` one, to measure on the demo's 10k KB: with
+`--kb_size 10000` that is the whole of it, the KB the demo's table and the baselines use).
 """
 
 import argparse
@@ -94,6 +96,7 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=DemoArguments.batch_size)
     parser.add_argument("--full_finetune", action="store_true")
     parser.add_argument("--data_dir", default=None, help="dataset folder (default: the demo's --small build)")
+    parser.add_argument("--eval_data_dir", default=None, help="dataset folder measured (default: --data_dir)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="JSON report (default: the cache's reports folder)")
     args = parser.parse_args()
@@ -110,7 +113,7 @@ def main() -> None:
     report.parent.mkdir(parents=True, exist_ok=True)
 
     load_default_base_model(cache)
-    data = load_eval_data(data_dir, args.task, "dev")
+    data = load_eval_data(Path(args.eval_data_dir) if args.eval_data_dir else data_dir, args.task, "dev")
     data.queries = data.queries[: args.eval_queries]
     data = subset_kb(data, args.kb_size)
     callback = CurveCallback(data, {int(s) for s in args.eval_steps.split(",")}, report)
