@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--contrastive_temperature", type=float, default=None, help="default: the task's demo recipe")
     parser.add_argument("--batch_size", type=int, default=DemoArguments.batch_size)
     parser.add_argument("--full_finetune", action="store_true")
+    parser.add_argument("--seed", type=int, default=DemoArguments.seed)
     parser.add_argument("--data_dir", default=None, help="dataset folder (default: the demo's --small build)")
     parser.add_argument("--eval_data_dir", default=None, help="dataset folder measured (default: --data_dir)")
     parser.add_argument("--threads", type=int, default=2)
@@ -106,7 +107,7 @@ def main() -> None:
     demo_args = replace(DemoArguments(), task=args.task, max_steps=args.max_steps, learning_rate=args.learning_rate,
                         n_neg_per_pos=args.n_neg_per_pos,
                         contrastive_temperature=args.contrastive_temperature, batch_size=args.batch_size,
-                        full_finetune=args.full_finetune, num_threads=args.threads)
+                        full_finetune=args.full_finetune, seed=args.seed, num_threads=args.threads)
     data_dir = Path(args.data_dir) if args.data_dir else cache / "datasets" / args.task
     model_dir = cache / "models" / f"onegen-smollm2-{args.task}-{_model_key(demo_args, data_dir)}"
     report = Path(args.output or cache / "reports" / f"curve-{model_dir.name}.json")

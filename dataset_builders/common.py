@@ -218,6 +218,34 @@ def restrict_negatives(records: list[dict], kb: set[str]) -> None:
                 message["negative"] = [[uid for uid in negs if uid in kb] for negs in message["negative"]]
 
 
+def mine_bm25_negatives(records: list[dict], documents: list[dict], limit: int) -> None:
+    """Fill each record's hard negatives (in place) up to `limit` with the corpus documents that BM25 ranks highest
+    for the record's `query`, gold documents excluded; the negatives it had come first.
+
+    Taxonomic negatives are scarce in a KB subset (most RD-1913 queries have no co-hyponym in the small KB), which
+    leaves the contrastive loss with random documents only; BM25's top documents are the near misses a query's
+    wording invites. Records with more than one query-token occurrence are left as they are."""
+    import bm25s
+    import numpy as np
+
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize([d["text"] for d in documents], stopwords="en", show_progress=False),
+                    show_progress=False)
+    ids = [d["doc_id"] for d in documents]
+    turns = [next(m for m in r["messages"] if "negative" in m) for r in records]
+    queries = bm25s.tokenize([r["query"] for r in records], stopwords="en", return_ids=False, show_progress=False)
+    for turn, query in zip(turns, queries):
+        if len(turn["negative"]) != 1:
+            continue
+        hard, gold = turn["negative"][0], set(turn["positive"][0] or ())
+        if len(hard) >= limit:
+            continue
+        scores = retriever.get_scores(query)
+        ranked = np.argsort(-scores, kind="stable")[: limit + len(gold) + len(hard)]
+        mined = [ids[i] for i in ranked if scores[i] > 0 and ids[i] not in gold and ids[i] not in hard]
+        turn["negative"] = [hard + mined[: limit - len(hard)]]
+
+
 def sample_negatives(candidates: list[str], exclude: set[str], limit: int, seed_key: str, kb: set[str] | None = None):
     """Up to `limit` hard negatives from `candidates` (order kept), skipping `exclude` and ids outside `kb`."""
     pool = [c for c in dict.fromkeys(candidates) if c not in exclude and (kb is None or c in kb)]
@@ -287,10 +315,11 @@ def write_dataset(output_dir: str | os.PathLike | None, task: str, kb_docs: list
 
 
 def finish_build(args: BuildArguments, task: str, items: list[dict], wordnet, sources: list, sizes: tuple[dict, dict],
-                 required, tokens: OneGenTokens) -> dict:
+                 required, tokens: OneGenTokens, mined_negatives: int = 0) -> dict:
     """The common end of every builder: split and sample `items`, cut the WordNet KB (keeping `required(record)` ids;
     train queries that do not fit bring their documents to the training corpus only), keep only hard negatives that
-    are in the corpus, and write the folder with its dataset card."""
+    are in the corpus (then, with `mined_negatives`, fill them up to that many from BM25 over the corpus), and write
+    the folder with its dataset card."""
     from .dataset_card import write_dataset_card
 
     splits = assign_splits(items, args.caps(*sizes))
@@ -301,6 +330,8 @@ def finish_build(args: BuildArguments, task: str, items: list[dict], wordnet, so
     restrict_negatives([r for rows in splits.values() for r in rows], corpus_ids)
     documents = [{"doc_id": i, "title": wordnet.synsets[i].lemmas[0], "text": wordnet.synsets[i].render()}
                  for i in sorted(corpus_ids)]
+    if mined_negatives:
+        mine_bm25_negatives(splits["train"], documents, mined_negatives)
     kb_docs = [d for d in documents if d["doc_id"] in kb_set]
     info = {"small": args.small, "pool_size": len(items), "sources": [source_info(s) for s in sources],
             "arguments": {k: v for k, v in vars(args).items() if not k.endswith("_dir") and k != "debian_cache"}}

@@ -50,7 +50,9 @@ TASKS = {
         task_categories=["question-answering", "text-retrieval"], license="gpl-2.0", sources=("dict-gcide", "wordnet-base"),
         summary="Single-hop retrieval-augmented QA: the query is a definition from Webster's 1913 dictionary (only "
                 "`[1913 Webster]` blocks of GCIDE, headword masked as `___`); the answer is the headword, and every "
-                "WordNet synset carrying it is a gold document. Split group: the answer headword.",
+                "WordNet synset carrying it is a gold document. Hard negatives: the co-hyponyms of the first gold "
+                "synset (built with `--mine_negatives`: then, train split, BM25's top non-gold documents for the "
+                "definition). Split group: the answer headword.",
     ),
     "wn-2hop": dict(
         pretty_name="WN-2Hop: multi-hop QA over WordNet (OneGen format)",

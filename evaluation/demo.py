@@ -64,6 +64,8 @@ class DemoArguments:
         default=False, metadata={"help": "With --task all: train one model on the three tasks' train splits together "
                                          "and evaluate it on each (the pipeline takes each task's retrieval mode per "
                                          "call), instead of one model per task."})
+    seed: int = field(default=0, metadata={"help": "Training seed (LoRA initialisation, batch order, sampled "
+                                                    "negatives); each seed is its own cached model."})
     retrain: bool = field(default=False, metadata={"help": "Train again even if a cached model exists."})
     num_threads: int = field(default=2, metadata={"help": "torch threads."})
 
@@ -103,7 +105,7 @@ def _run_builder(task: str, data_dir: Path) -> None:
 
 def _model_key(args: DemoArguments, data_dir: Path) -> str:
     args = args.with_task_recipe()
-    keyed = ("task", "full_finetune", "batch_size", "loss_type", *(f.name for f in fields(DemoRecipe)))
+    keyed = ("task", "full_finetune", "batch_size", "loss_type", "seed", *(f.name for f in fields(DemoRecipe)))
     recipe = {k: v for k, v in asdict(args).items() if k in keyed}
     recipe["data"] = hashlib.sha256((data_dir / "train.jsonl").read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
@@ -137,7 +139,7 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
         max_steps=args.max_steps, learning_rate=args.learning_rate, warmup_steps=0.05, lr_scheduler_type="cosine",
         loss_type=args.loss_type, contrastive_temperature=args.contrastive_temperature,
         n_neg_per_pos=args.n_neg_per_pos, max_length=max_length, doc_max_length=96, logging_steps=10,
-        save_strategy="no", report_to=[], use_cpu=True, bf16=bf16_is_faster(), seed=0, disable_tqdm=False,
+        save_strategy="no", report_to=[], use_cpu=True, bf16=bf16_is_faster(), seed=args.seed, disable_tqdm=False,
     )
     print(f"      {'bf16 autocast' if config.bf16 else 'float32 (this CPU has no fast bf16)'}, "
           f"{torch.get_num_threads()} torch threads")

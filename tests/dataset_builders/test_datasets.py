@@ -54,6 +54,30 @@ def test_fit_to_kb_keeps_every_train_query_and_puts_what_does_not_fit_in_the_cor
     assert builder_common.fit_to_kb(rows, lambda r: r["gold_doc_ids"], None)[2] == []
 
 
+def test_bm25_mining_fills_hard_negatives_with_the_near_misses_never_a_gold_document():
+    documents = [{"doc_id": f"d{i}", "text": text} for i, text in enumerate([
+        "sundial: timepiece that shows the time of day by the shadow of a gnomon",
+        "sandglass: timepiece in which the passage of time is shown by flowing sand",
+        "hour, time of day: clock time",
+        "barrel: a tube through which a bullet travels",
+        "gnomon: the pin of a sundial whose shadow shows the time",
+        "hose: a flexible pipe for conveying a liquid",
+    ])]
+
+    def record(query, gold, hard):
+        return {"query": query, "messages": [{"role": "user", "content": query},
+                                             {"role": "assistant", "content": "[RQ]", "positive": [gold],
+                                              "negative": [hard]}]}
+
+    sundial = record("An instrument to show the time of day by the shadow of a gnomon", ["d0"], ["d3"])
+    two_hops = record("the time of day", ["d0"], [])
+    two_hops["messages"][1].update(positive=[["d0"], ["d1"]], negative=[[], []])
+    builder_common.mine_bm25_negatives([sundial, two_hops], documents, limit=3)
+    # The negative it had comes first; then BM25's best non-gold documents (the sundial's own gloss is gold).
+    assert sundial["messages"][1]["negative"] == [["d3", "d4", "d2"]]
+    assert two_hops["messages"][1]["negative"] == [[], []]  # several query tokens: left as they are
+
+
 def _tiny_split_records(tokens):
     records = []
     for i, split_key in enumerate(["a", "b", "c", "d"]):

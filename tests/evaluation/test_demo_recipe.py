@@ -27,6 +27,7 @@ def test_model_key_uses_the_resolved_recipe(tmp_path):
     default = _model_key(DemoArguments(task="wn-el"), tmp_path)
     assert default == _model_key(DemoArguments(task="wn-el", max_steps=recipe.max_steps), tmp_path)
     assert default != _model_key(DemoArguments(task="wn-el", max_steps=recipe.max_steps + 1), tmp_path)
+    assert default != _model_key(DemoArguments(task="wn-el", seed=1), tmp_path)  # each seed is its own model
 
 
 def test_all_has_no_single_recipe():
