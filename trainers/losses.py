@@ -1,6 +1,9 @@
 # Copyright 2026 The OneGen-HF authors. Apache-2.0.
 """Contrastive losses on retrieval-token vectors. Both use cosine similarity (per-vector L2 normalisation; the
-original BPR normalised along the sequence axis, a bug not reproduced here) divided by a temperature."""
+original BPR normalised along the sequence axis, a bug not reproduced here) divided by a temperature. Both score in
+float32, also under bf16/fp16 autocast (see [`scored_in_float32`])."""
+
+import functools
 
 import torch
 import torch.distributed as dist
@@ -42,6 +45,19 @@ def all_gather_with_grad(tensor: torch.Tensor) -> tuple[torch.Tensor, int, torch
     return gathered, dist.get_rank() * padded, valid
 
 
+def scored_in_float32(forward):
+    """Run a loss's `forward(self, anchors, documents, ...)` in float32 with autocast off. Autocast would compute the
+    cosine scores in bf16, whose resolution near 1 is 2**-8: close documents tie, and after the temperature the
+    logits move in steps of 0.2 (tau 0.02), which is exactly the ranking a retriever has to learn."""
+
+    @functools.wraps(forward)
+    def wrapper(self, anchors, documents, *args, **kwargs):
+        with torch.autocast(device_type=anchors.device.type, enabled=False):
+            return forward(self, anchors.float(), documents.float(), *args, **kwargs)
+
+    return wrapper
+
+
 class BPRLoss(nn.Module):
     r"""
     Bayesian personalised ranking (pairwise) loss, OneGen's default:
@@ -67,6 +83,7 @@ class BPRLoss(nn.Module):
         super().__init__()
         self.temperature = temperature
 
+    @scored_in_float32
     def forward(self, anchors, documents, positive_index, negative_index):
         anchors, documents = F.normalize(anchors, dim=-1), F.normalize(documents, dim=-1)
         positive = (anchors * documents[positive_index]).sum(-1)  # (A,)
@@ -109,6 +126,7 @@ class InfoNCELoss(nn.Module):
         self.temperature = temperature
         self.gather_across_devices = gather_across_devices
 
+    @scored_in_float32
     def forward(self, anchors, documents, positive_index, negative_index=None, document_ids=None, positive_ids=None):
         anchors, documents = F.normalize(anchors, dim=-1), F.normalize(documents, dim=-1)
         offset, valid = 0, torch.ones(documents.shape[0], dtype=torch.bool, device=documents.device)

@@ -239,7 +239,7 @@ class OneGenTrainer(Trainer):
             return_logits=False,
             use_cache=False,
         )
-        embeddings = outputs.retrieval_embeddings.float()
+        embeddings = outputs.retrieval_embeddings  # the loss scores in float32
         loss_ret, accuracy = self.retrieval_loss(
             embeddings[:num_anchors], embeddings[num_anchors:], inputs["positive_index"], inputs["negative_index"],
             **({"document_ids": inputs["document_ids"], "positive_ids": inputs["positive_ids"]}

@@ -70,6 +70,19 @@ def test_losses_match_their_formulas():
     assert accuracy == ((a @ d.T).argmax(-1) == positive_index).float().mean()
 
 
+@pytest.mark.parametrize("loss", [BPRLoss(0.02), InfoNCELoss(0.02)], ids=["bpr", "infonce"])
+def test_losses_score_in_float32_under_bf16_autocast(loss):
+    # Vectors close together, as a trained retriever's are: bf16 scores would tie them and shift the loss by 1e-2.
+    torch.manual_seed(0)
+    base = torch.randn(1, 64)
+    anchors, documents = base + 0.05 * torch.randn(4, 64), base + 0.05 * torch.randn(8, 64)
+    args = (anchors, documents, torch.tensor([0, 1, 2, 3]), torch.tensor([[4, 5], [5, 6], [6, 7], [7, 4]]))
+    expected, _ = loss(*args)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast, _ = loss(*args)
+    torch.testing.assert_close(under_autocast, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_infonce_counts_each_document_once_and_no_accepted_document_as_a_negative():
     torch.manual_seed(0)
     anchors, documents = torch.randn(2, 8), torch.randn(5, 8)
