@@ -34,7 +34,7 @@ from onegen.chat_utils import render_conversation
 from onegen.default_model import default_cache_dir, load_default_base_model
 from onegen.evaluation import scoring
 from onegen.evaluation.data import load_eval_data, subset_kb
-from onegen.evaluation.demo import DemoArguments, _model_key, train_demo_model
+from onegen.evaluation.demo import DemoArguments, _model_key, prepare_dataset, train_demo_model
 from onegen.evaluation.retrievers import OneGenScorer, retrieve
 from onegen.modeling_onegen import render_document
 
@@ -96,7 +96,8 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=DemoArguments.batch_size)
     parser.add_argument("--full_finetune", action="store_true")
     parser.add_argument("--seed", type=int, default=DemoArguments.seed)
-    parser.add_argument("--data_dir", default=None, help="dataset folder (default: the demo's --small build)")
+    parser.add_argument("--data_dir", default=None,
+                        help="dataset folder (default: the demo's --small build, built if missing)")
     parser.add_argument("--eval_data_dir", default=None, help="dataset folder measured (default: --data_dir)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", default=None, help="JSON report (default: the cache's reports folder)")
@@ -108,7 +109,7 @@ def main() -> None:
                         n_neg_per_pos=args.n_neg_per_pos,
                         contrastive_temperature=args.contrastive_temperature, batch_size=args.batch_size,
                         full_finetune=args.full_finetune, seed=args.seed, num_threads=args.threads)
-    data_dir = Path(args.data_dir) if args.data_dir else cache / "datasets" / args.task
+    data_dir = Path(args.data_dir) if args.data_dir else prepare_dataset(args.task, cache)
     model_dir = cache / "models" / f"onegen-smollm2-{args.task}-{_model_key(demo_args, data_dir)}"
     report = Path(args.output or cache / "reports" / f"curve-{model_dir.name}.json")
     report.parent.mkdir(parents=True, exist_ok=True)
