@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
+from transformers.hf_argparser import string_to_bool
 
 from onegen.chat_utils import render_conversation
 from onegen.default_model import default_cache_dir, load_default_base_model
@@ -100,6 +101,8 @@ def main() -> None:
                         help="dataset folder (default: the demo's --small build, built if missing)")
     parser.add_argument("--eval_data_dir", default=None, help="dataset folder measured (default: --data_dir)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bf16", type=string_to_bool, default=None,
+                        help="true/false: bf16 autocast (default: the demo's, where the CPU has bf16 instructions)")
     parser.add_argument("--output", default=None, help="JSON report (default: the cache's reports folder)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -108,7 +111,8 @@ def main() -> None:
     demo_args = replace(DemoArguments(), task=args.task, max_steps=args.max_steps, learning_rate=args.learning_rate,
                         n_neg_per_pos=args.n_neg_per_pos,
                         contrastive_temperature=args.contrastive_temperature, batch_size=args.batch_size,
-                        full_finetune=args.full_finetune, seed=args.seed, num_threads=args.threads)
+                        full_finetune=args.full_finetune, seed=args.seed, num_threads=args.threads,
+                        bf16=args.bf16)
     data_dir = Path(args.data_dir) if args.data_dir else prepare_dataset(args.task, cache)
     model_dir = cache / "models" / f"onegen-smollm2-{args.task}-{_model_key(demo_args, data_dir)}"
     report = Path(args.output or cache / "reports" / f"curve-{model_dir.name}.json")

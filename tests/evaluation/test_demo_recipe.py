@@ -2,11 +2,14 @@
 the cached model's key is computed from the resolved recipe (so `--max_steps 160` and the default 160 share it)."""
 
 import json
+import re
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
+from transformers import HfArgumentParser
 
-from onegen.evaluation.demo import DemoArguments, _model_key
+from onegen.evaluation.demo import DemoArguments, _model_key, cpu_has_fast_bf16
 from onegen.evaluation.tasks import SHARED_DEMO_RECIPE, TASKS
 
 
@@ -40,3 +43,17 @@ def test_the_shared_model_has_its_own_recipe_and_needs_all_tasks():
     assert {name: resolved[name] for name in asdict(SHARED_DEMO_RECIPE)} == asdict(SHARED_DEMO_RECIPE)
     with pytest.raises(ValueError, match="--shared_model trains one model for all tasks: use it with --task all"):
         DemoArguments(task="wn-el", shared_model=True)
+
+
+def test_precision_follows_the_cpu_flags_and_keys_the_cached_model(tmp_path):
+    # The default is read from the CPU's flags, so the same machine always trains (and caches) the same precision;
+    # on Linux it must agree with /proc/cpuinfo.
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        flags = set(re.search(r"^flags\s*:(.*)$", cpuinfo.read_text(), re.MULTILINE).group(1).split())
+        assert cpu_has_fast_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
+    assert DemoArguments().bf16 == cpu_has_fast_bf16()
+    (args,) = HfArgumentParser(DemoArguments).parse_args_into_dataclasses(args=["--bf16", "false"])
+    assert args.bf16 is False
+    (tmp_path / "train.jsonl").write_text(json.dumps({"messages": []}) + "\n")
+    assert _model_key(DemoArguments(bf16=True), tmp_path) != _model_key(DemoArguments(bf16=False), tmp_path)
