@@ -16,6 +16,9 @@ VENV="${ONEGEN_VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
 CONSTRAINTS="${ONEGEN_CONSTRAINTS-constraints.txt}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# transformers >= 5.25 kernelizes every model it loads (`use_kernels` defaults to True) with layers fetched from the
+# Hub on GPUs, and fails the load when no compatible `kernels` package is installed; offline, keep torch's layers.
+export USE_HUB_KERNELS="${USE_HUB_KERNELS:-0}"
 
 setup() {
     if [ ! -x "$VENV/bin/python" ]; then

@@ -7,6 +7,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("USE_HUB_KERNELS", "0")  # as run.sh: transformers >= 5.25 would kernelize every load
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
