@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--learning_rate", type=float, default=None, help="default: the task's demo recipe")
     parser.add_argument("--n_neg_per_pos", type=int, default=None, help="default: the task's demo recipe")
     parser.add_argument("--contrastive_temperature", type=float, default=None, help="default: the task's demo recipe")
+    parser.add_argument("--adam_beta2", type=float, default=None, help="default: the task's demo recipe")
     parser.add_argument("--batch_size", type=int, default=DemoArguments.batch_size)
     parser.add_argument("--full_finetune", action="store_true")
     parser.add_argument("--seed", type=int, default=DemoArguments.seed)
@@ -110,7 +111,8 @@ def main() -> None:
     cache = Path(default_cache_dir())
     demo_args = replace(DemoArguments(), task=args.task, max_steps=args.max_steps, learning_rate=args.learning_rate,
                         n_neg_per_pos=args.n_neg_per_pos,
-                        contrastive_temperature=args.contrastive_temperature, batch_size=args.batch_size,
+                        contrastive_temperature=args.contrastive_temperature, adam_beta2=args.adam_beta2,
+                        batch_size=args.batch_size,
                         full_finetune=args.full_finetune, seed=args.seed, num_threads=args.threads,
                         bf16=args.bf16)
     data_dir = Path(args.data_dir) if args.data_dir else prepare_dataset(args.task, cache)

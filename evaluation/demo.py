@@ -54,6 +54,9 @@ class DemoArguments:
                                                                        "random; default: the task's recipe)."})
     contrastive_temperature: float | None = field(
         default=None, metadata={"help": "Temperature of the contrastive loss (default: the task's recipe)."})
+    adam_beta2: float | None = field(
+        default=None, metadata={"help": "AdamW's beta2 (default: the task's recipe, 0.999; 0.95 damped WN-EL's gradient "
+                                        "spikes and held two seeds where 0.999 collapsed on one, see README)."})
     loss_type: str = field(default="infonce", metadata={"help": "Contrastive loss (infonce: in-batch negatives).", "choices": ["bpr", "infonce"]})
     eval_queries: int = field(default=200, metadata={"help": "Dev queries evaluated (0: all)."})
     kb_size: int | None = field(default=None, metadata={"help": "Cut the small KB to N documents (default: all 10k)."})
@@ -142,7 +145,7 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     config = OneGenTrainingConfig(
         output_dir=str(model_dir.parent / f".{model_dir.name}-run"), per_device_train_batch_size=args.batch_size,
         max_steps=args.max_steps, learning_rate=args.learning_rate, warmup_steps=0.05, lr_scheduler_type="cosine",
-        loss_type=args.loss_type, contrastive_temperature=args.contrastive_temperature,
+        loss_type=args.loss_type, contrastive_temperature=args.contrastive_temperature, adam_beta2=args.adam_beta2,
         n_neg_per_pos=args.n_neg_per_pos, max_length=max_length, doc_max_length=96, logging_steps=10,
         save_strategy="no", report_to=[], use_cpu=True, bf16=args.bf16, seed=args.seed, disable_tqdm=False,
     )

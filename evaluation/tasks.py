@@ -19,6 +19,7 @@ class DemoRecipe:
     learning_rate: float
     n_neg_per_pos: int
     contrastive_temperature: float = 0.05
+    adam_beta2: float = 0.999
 
 
 @dataclass(frozen=True)
