@@ -55,8 +55,8 @@ class DemoArguments:
     contrastive_temperature: float | None = field(
         default=None, metadata={"help": "Temperature of the contrastive loss (default: the task's recipe)."})
     adam_beta2: float | None = field(
-        default=None, metadata={"help": "AdamW's beta2 (default: the task's recipe, 0.999; 0.95 damps WN-EL's gradient "
-                                        "spikes but did not raise its full-KB retrieval over three seeds, see README)."})
+        default=None, metadata={"help": "AdamW's beta2 (default: the task's recipe; 0.95 damps WN-EL's gradient spikes "
+                                        "but did not raise its full-KB retrieval over three seeds, see README)."})
     loss_type: str = field(default="infonce", metadata={"help": "Contrastive loss (infonce: in-batch negatives).", "choices": ["bpr", "infonce"]})
     eval_queries: int = field(default=200, metadata={"help": "Dev queries evaluated (0: all)."})
     kb_size: int | None = field(default=None, metadata={"help": "Cut the small KB to N documents (default: all 10k)."})
