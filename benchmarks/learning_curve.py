@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--n_neg_per_pos", type=int, default=None, help="default: the task's demo recipe")
     parser.add_argument("--contrastive_temperature", type=float, default=None, help="default: the task's demo recipe")
     parser.add_argument("--adam_beta2", type=float, default=None, help="default: the task's demo recipe")
-    parser.add_argument("--batch_size", type=int, default=DemoArguments.batch_size)
+    parser.add_argument("--batch_size", type=int, default=None, help="default: the task's demo recipe")
     parser.add_argument("--full_finetune", action="store_true")
     parser.add_argument("--seed", type=int, default=DemoArguments.seed)
     parser.add_argument("--data_dir", default=None,

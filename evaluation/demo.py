@@ -49,7 +49,8 @@ class DemoArguments:
     learning_rate: float | None = field(default=None, metadata={"help": "Learning rate (LoRA; default: the task's "
                                                                         "recipe); use ~5e-5 with --full_finetune."})
     full_finetune: bool = field(default=False, metadata={"help": "Full fine-tuning instead of LoRA (slower on CPU)."})
-    batch_size: int = field(default=8, metadata={"help": "Training examples per step."})
+    batch_size: int | None = field(default=None, metadata={"help": "Training examples per step (default: the task's "
+                                                                     "recipe)."})
     n_neg_per_pos: int | None = field(default=None, metadata={"help": "Negatives per query token (hard first, then "
                                                                        "random; default: the task's recipe)."})
     contrastive_temperature: float | None = field(
@@ -112,7 +113,7 @@ TRAINING_FORMAT = 2
 
 def _model_key(args: DemoArguments, data_dir: Path) -> str:
     args = args.with_task_recipe()
-    keyed = ("task", "full_finetune", "batch_size", "loss_type", "seed", "bf16", *(f.name for f in fields(DemoRecipe)))
+    keyed = ("task", "full_finetune", "loss_type", "seed", "bf16", *(f.name for f in fields(DemoRecipe)))
     recipe = {k: v for k, v in asdict(args).items() if k in keyed}
     recipe["data"] = hashlib.sha256((data_dir / "train.jsonl").read_bytes()).hexdigest()
     recipe["training_format"] = TRAINING_FORMAT

@@ -19,7 +19,7 @@ def test_unset_settings_come_from_the_task_recipe(task):
     resolved = asdict(DemoArguments(task=task).with_task_recipe())
     assert {name: resolved[name] for name in recipe} == recipe
     flags = {"max_steps": 7, "learning_rate": 0.5, "n_neg_per_pos": 1, "contrastive_temperature": 0.3,
-             "adam_beta2": 0.9}
+             "adam_beta2": 0.9, "batch_size": 3}
     assert set(flags) == set(recipe)  # every recipe setting has its flag
     overridden = asdict(DemoArguments(task=task, **flags).with_task_recipe())
     assert {name: overridden[name] for name in flags} == flags
