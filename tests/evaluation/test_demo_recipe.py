@@ -18,7 +18,7 @@ def test_unset_settings_come_from_the_task_recipe(task):
     recipe = asdict(TASKS[task].demo_recipe)
     resolved = asdict(DemoArguments(task=task).with_task_recipe())
     assert {name: resolved[name] for name in recipe} == recipe
-    flags = {"max_steps": 7, "learning_rate": 0.5, "n_neg_per_pos": 1, "contrastive_temperature": 0.3,
+    flags = {"max_steps": 7, "learning_rate": 0.5, "n_neg_per_pos": 5, "contrastive_temperature": 0.3,
              "adam_beta2": 0.9, "batch_size": 3}
     assert set(flags) == set(recipe)  # every recipe setting has its flag
     overridden = asdict(DemoArguments(task=task, **flags).with_task_recipe())
@@ -32,6 +32,7 @@ def test_model_key_uses_the_resolved_recipe(tmp_path):
     assert default == _model_key(DemoArguments(task="wn-el", max_steps=recipe.max_steps), tmp_path)
     assert default != _model_key(DemoArguments(task="wn-el", max_steps=recipe.max_steps + 1), tmp_path)
     assert default != _model_key(DemoArguments(task="wn-el", seed=1), tmp_path)  # each seed is its own model
+    assert default != _model_key(DemoArguments(task="wn-el", batch_size=recipe.batch_size // 2), tmp_path)
 
 
 def test_all_has_no_single_recipe():
