@@ -76,9 +76,9 @@ TASKS: dict[str, Task] = {task.name: task for task in (
          headlines=(*_RETRIEVAL, ("inKB-acc", "in_kb_accuracy"), ("emit", "emission_exact"),
                     ("extra", "retrievals_extra"), ("gen-acc", "e2e_recall"), ("gen-F1", "e2e_f1")),
          hub_task_type="text-retrieval", hub_task_name="Entity linking",
-         # Twice the queries per step and one hard negative each instead of three: the same 32 documents a step serve
-         # 16 queries instead of 8 (1.46x the tokens), so 160 steps cost what 240 of 8 x 3 did; Acc@1 0.365-0.395
-         # instead of 0.300-0.315 at the same in-KB accuracy (README).
+         # 16 queries a step with one hard negative each: the 32 documents a step of 8 x 3 encodes serve twice the
+         # queries, so 160 steps cost what 240 of 8 x 3 did and retrieve better (README, "Queries against hard
+         # negatives").
          demo_recipe=DemoRecipe(max_steps=160, learning_rate=2e-3, n_neg_per_pos=1, batch_size=16)),
     Task(name="rd-1913", builder="rd_1913", retrieval_mode="insert", qa=True, max_length=256,
          headlines=(*_RETRIEVAL, ("read-EM", "reader_exact_match"), ("emit", "emission_exact"),
