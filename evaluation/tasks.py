@@ -85,7 +85,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
                     ("gen-R@1", "e2e_support"), ("EM", "exact_match"), ("F1", "f1")),
          hub_task_type="question-answering", hub_task_name="Single-hop QA",
          # WN-EL's shape: 128 steps of 16 x 1 cost about 10% more than 160 of 8 x 3 did, and it is the one lever
-         # measured that lifted Recall@1 above MiniLM's (README, RD-1913).
+         # measured that lifted Recall@1 above MiniLM's with both seeds (README, RD-1913).
          demo_recipe=DemoRecipe(max_steps=128, learning_rate=1e-3, n_neg_per_pos=1, batch_size=16,
                                 contrastive_temperature=0.02)),
     Task(name="wn-2hop", builder="wn_2hop", retrieval_mode="insert", qa=True, max_length=320,
@@ -98,7 +98,8 @@ TASKS: dict[str, Task] = {task.name: task for task in (
 QA_TASKS = tuple(name for name, task in TASKS.items() if task.qa)
 # `onegen demo --task all --shared_model`: one model trained on the three tasks' train splits together, for as many
 # steps as the three recipes had when it was measured (240 + 160 + 96 of 8 x 3; WN-EL's and RD-1913's are now 160 and
-# 128 of 16 x 1, about the same compute); each batch draws from the mixed rows, so in proportion to the splits.
+# 128 of 16 x 1: the same compute and about 10% more); each batch draws from the mixed rows, so in proportion to the
+# splits.
 SHARED_DEMO_RECIPE = DemoRecipe(max_steps=496, learning_rate=1e-3, n_neg_per_pos=3)
 
 
