@@ -121,8 +121,9 @@ def _model_key(args: DemoArguments, data_dir: Path) -> str:
 
 
 def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callbacks=None) -> float:
-    """Fine-tune the default base model on the task's train split and save it (with its pipeline) atomically.
-    `callbacks` go to the trainer (`benchmarks/learning_curve.py` measures the model along the way)."""
+    """Fine-tune the default base model on the task's train split and save it (with its pipeline) atomically; returns
+    the training time in seconds. `callbacks` go to the trainer (`benchmarks/learning_curve.py` measures the model
+    along the way); the seconds a callback reports as its `evaluation_seconds` are not counted as training time."""
     from peft import LoraConfig
 
     from onegen.modeling_onegen import OneGenForCausalLM
@@ -160,7 +161,8 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
                             callbacks=callbacks)
     start = time.perf_counter()
     trainer.train()
-    seconds = time.perf_counter() - start
+    paused = sum(getattr(callback, "evaluation_seconds", 0.0) for callback in callbacks or ())
+    seconds = time.perf_counter() - start - paused
     trained = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
     try:
         with atomic_directory(model_dir) as tmp:
