@@ -97,9 +97,8 @@ TASKS: dict[str, Task] = {task.name: task for task in (
 )}
 QA_TASKS = tuple(name for name, task in TASKS.items() if task.qa)
 # `onegen demo --task all --shared_model`: one model trained on the three tasks' train splits together, for as many
-# steps as the three recipes had when it was measured (240 + 160 + 96 of 8 x 3; WN-EL's and RD-1913's are now 160 and
-# 128 of 16 x 1: the same compute and about 10% more); each batch draws from the mixed rows, so in proportion to the
-# splits.
+# steps as the three recipes had when it was measured (240 + 160 + 96 of 8 x 3, before WN-EL and RD-1913 moved to
+# 16 x 1); each batch draws from the mixed rows, so in proportion to the splits.
 SHARED_DEMO_RECIPE = DemoRecipe(max_steps=496, learning_rate=1e-3, n_neg_per_pos=3)
 
 
