@@ -108,7 +108,7 @@ def _run_builder(task: str, data_dir: Path) -> None:
 
 # Raised when training changes what the same recipe and data produce, so that cached demo models are trained again.
 # 2: contrastive scores in float32 under bf16 autocast (bf16 scores had sunk the WN-EL model, see README).
-# 3: eager attention; frozen weights in bf16 under bf16 autocast.
+# 3: eager attention (the same products, rounded differently).
 TRAINING_FORMAT = 3
 
 
@@ -137,12 +137,8 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     modes = {task.retrieval_mode for task in tasks}
     mode, max_length = ("insert" if "insert" in modes else "link"), max(task.max_length for task in tasks)
     # Eager attention: on CPU the backward of SDPA's flash kernel took 14% of a WN-EL step (12 steps: 52 s -> 47 s
-    # under bf16 autocast, 71 s -> 57 s in float32). Under bf16 autocast a LoRA run keeps its frozen weights in bf16,
-    # as a GPU run would load them, instead of autocast casting them from float32 at every forward (47 s -> 41 s);
-    # the adapter and the new tokens' rows train in float32 (PEFT's `autocast_adapter_dtype`).
-    frozen_in_bf16 = args.bf16 and not args.full_finetune
-    base, tokenizer = load_default_base_model(Path(args.cache_dir or default_cache_dir()), attn_implementation="eager",
-                                              dtype=torch.bfloat16 if frozen_in_bf16 else torch.float32)
+    # under bf16 autocast, 71 s -> 57 s in float32).
+    base, tokenizer = load_default_base_model(Path(args.cache_dir or default_cache_dir()), attn_implementation="eager")
     # The model gets the tokens its training data was written with (the dataset's build_info.json).
     tokens = json.loads((data_dir / "build_info.json").read_text())["tokens"]
     model = OneGenForCausalLM.from_base_model(
@@ -170,14 +166,11 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     trainer.train()
     paused = sum(getattr(callback, "evaluation_seconds", 0.0) for callback in callbacks or ())
     seconds = time.perf_counter() - start - paused
-    # Merged in float32: a LoRA delta added to bf16 weights would be rounded to their 2^-8 steps.
-    trained = trainer.model.to(torch.float32)
-    trained = trained.merge_and_unload() if peft_config is not None else trained
+    trained = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
     trained.set_attn_implementation("sdpa")  # what a user's load would pick; eager only paid off in training
-    trained.config.text_config.dtype = torch.float32  # save_pretrained records the top-level dtype only
     try:
         with atomic_directory(model_dir) as tmp:
-            save_model_with_pipeline(trained, tokenizer, tmp)
+            save_model_with_pipeline(trained.to(torch.float32), tokenizer, tmp)
             trainer.create_model_card(output_dir=tmp, model_name=model_dir.name,
                                       dataset_name=[f"onegen-hf/{task.name}" for task in tasks])
             (tmp / "demo_training.json").write_text(json.dumps({"seconds": round(seconds, 1), **asdict(args)},
