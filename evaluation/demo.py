@@ -108,8 +108,7 @@ def _run_builder(task: str, data_dir: Path) -> None:
 
 # Raised when training changes what the same recipe and data produce, so that cached demo models are trained again.
 # 2: contrastive scores in float32 under bf16 autocast (bf16 scores had sunk the WN-EL model, see README).
-# 3: eager attention (the same products, rounded differently).
-TRAINING_FORMAT = 3
+TRAINING_FORMAT = 2
 
 
 def _model_key(args: DemoArguments, data_dir: Path) -> str:
@@ -136,9 +135,7 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     tasks = list(TASKS.values()) if args.shared_model else [get_task(args.task)]
     modes = {task.retrieval_mode for task in tasks}
     mode, max_length = ("insert" if "insert" in modes else "link"), max(task.max_length for task in tasks)
-    # Eager attention: on CPU the backward of SDPA's flash kernel took 14% of a WN-EL step (12 steps: 52 s -> 47 s
-    # under bf16 autocast, 71 s -> 57 s in float32).
-    base, tokenizer = load_default_base_model(Path(args.cache_dir or default_cache_dir()), attn_implementation="eager")
+    base, tokenizer = load_default_base_model(Path(args.cache_dir or default_cache_dir()))
     # The model gets the tokens its training data was written with (the dataset's build_info.json).
     tokens = json.loads((data_dir / "build_info.json").read_text())["tokens"]
     model = OneGenForCausalLM.from_base_model(
@@ -167,7 +164,6 @@ def train_demo_model(args: DemoArguments, data_dir: Path, model_dir: Path, callb
     paused = sum(getattr(callback, "evaluation_seconds", 0.0) for callback in callbacks or ())
     seconds = time.perf_counter() - start - paused
     trained = trainer.model.merge_and_unload() if peft_config is not None else trainer.model
-    trained.set_attn_implementation("sdpa")  # what a user's load would pick; eager only paid off in training
     try:
         with atomic_directory(model_dir) as tmp:
             save_model_with_pipeline(trained.to(torch.float32), tokenizer, tmp)
